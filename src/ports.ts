@@ -258,3 +258,75 @@ export interface Clock { now(): Date }
 export const systemClock: Clock = { now: () => new Date() };
 
 export type { IdentityKind, Identity };
+
+// ---------------- Learned profiles, snapshots, alert state ----------------
+
+/** Learned modifier profile: one entry per (environment, table, identity). */
+export interface ModifierProfileEntry {
+  environmentId: string;
+  table: string;
+  identityId: string;
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+}
+
+export interface ProfileStore {
+  /** All identities seen on a table (small: tens of entries). */
+  listTable(environmentId: string, table: string): Promise<ModifierProfileEntry[]>;
+  /** Record observations (idempotent per event is the caller's concern: it passes each event once after writing findings). */
+  record(entries: { environmentId: string; table: string; identityId: string; seenAt: string }[]): Promise<void>;
+  /** When learning started for the environment (first observation), to know whether the window is still open. */
+  learningStartedAt(environmentId: string): Promise<string | undefined>;
+}
+
+/** One stored entity of a permission snapshot. `kind` is 'principal' | 'flow' | 'connection'. */
+export interface SnapshotEntity {
+  kind: 'principal' | 'flow' | 'connection';
+  subjectId: string;
+  takenAt: string;
+  /** JSON of the PrincipalSnapshot / FlowPermissionSnapshot / ConnectionSnapshot. */
+  data: unknown;
+}
+
+export interface SnapshotStore {
+  /** The previous snapshot of an environment, or undefined on the first run. */
+  load(environmentId: string): Promise<import('./core/records').PermissionSnapshot | undefined>;
+  /** Replace the stored snapshot (entities of subjects that disappeared are deleted). */
+  save(snapshot: import('./core/records').PermissionSnapshot): Promise<void>;
+}
+
+export type AlertDeliveryState = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface AlertRecord {
+  /** Route key (recipient list hash or route name). */
+  route: string;
+  /** Dedupe key: finding id (immediate) or digest id. */
+  key: string;
+  state: AlertDeliveryState;
+  findingIds: string[];
+  operationId?: string;
+  attempts: number;
+  updatedAt: string;
+  etag?: string;
+  [k: string]: unknown;
+}
+
+export interface AlertStateStore {
+  get(route: string, key: string): Promise<AlertRecord | undefined>;
+  /** ETag-guarded write (see CheckpointStore.put). */
+  put(record: AlertRecord): Promise<AlertRecord>;
+  list(route: string, state?: AlertDeliveryState): Promise<AlertRecord[]>;
+}
+
+/** Records that could not be processed: set aside with the reason, counted in health. */
+export interface PoisonStore {
+  put(entry: { source: string; environmentId: string; key: string; reason: string; sample?: string; at: string }): Promise<void>;
+  count(source?: string): Promise<number>;
+}
+
+export interface Logger {
+  info(message: string, props?: Record<string, string | number | boolean | undefined>): void;
+  warn(message: string, props?: Record<string, string | number | boolean | undefined>): void;
+  error(message: string, props?: Record<string, string | number | boolean | undefined>): void;
+}
