@@ -244,14 +244,50 @@ export interface EmailMessage {
   text: string;
   html: string;
 }
+export interface EmailSendOptions extends RequestOptions {
+  /**
+   * Caller-chosen operation id (a GUID; ACS `Operation-Id` header). The alert pipeline records it
+   * before sending so a retry after a crash polls this operation instead of sending again.
+   */
+  operationId?: string;
+  /** Stable dedupe key of the message (file name of the outbox copy, so re-runs overwrite). */
+  dedupeKey?: string;
+}
 export interface EmailSender {
   /** Sends and waits for a terminal status. Returns the operation id. */
-  send(msg: EmailMessage, options?: RequestOptions): Promise<{ operationId: string; status: string }>;
+  send(msg: EmailMessage, options?: EmailSendOptions): Promise<{ operationId: string; status: string }>;
+  /**
+   * Status of an earlier send by operation id: 'Succeeded' | 'Failed' | 'Canceled' | 'Running' |
+   * 'NotStarted' | 'NotFound' (the service never received it). Senders that complete synchronously
+   * (the outbox) may omit it.
+   */
+  getStatus?(operationId: string, options?: RequestOptions): Promise<{ status: string }>;
 }
 
 export interface FindingsLog {
   /** Send findings to Log Analytics (Logs Ingestion API). Throws on failure; the caller keeps a backlog. */
   upload(findings: Finding[], options?: RequestOptions): Promise<void>;
+}
+
+/** A finding that could not be sent to Log Analytics yet (table FlowWardenBacklog). */
+export interface BacklogEntry {
+  findingId: string;
+  environmentId: string;
+  observedAt: string;
+  /** When it first failed; entries drain oldest first. */
+  queuedAt: string;
+  attempts: number;
+  lastError?: string;
+}
+
+/** Re-send backlog of the Log Analytics sink: ingestion failures never block the findings table. */
+export interface BacklogStore {
+  /** Insert or replace (idempotent by findingId). */
+  putMany(entries: BacklogEntry[]): Promise<void>;
+  /** Oldest first, at most `max`. */
+  list(max: number): Promise<BacklogEntry[]>;
+  removeMany(findingIds: string[]): Promise<void>;
+  count(): Promise<number>;
 }
 
 export interface Clock { now(): Date }
@@ -308,6 +344,12 @@ export interface AlertRecord {
   operationId?: string;
   attempts: number;
   updatedAt: string;
+  /** Finding records: key of the message that owns this finding while it is being sent. */
+  messageKey?: string;
+  /** JSON (≤ 32 K chars): finding refs of a message, digest cadence state or token-bucket state. */
+  payload?: string;
+  /** Last failure, already free of secrets (status code / error code / message of the service). */
+  lastError?: string;
   etag?: string;
   [k: string]: unknown;
 }
