@@ -77,6 +77,8 @@ const flows = z
     allowSharingWithEveryone: z.boolean().default(false),
     /** Share of flows one identity may own before `drift.single-identity-everything` (0..1). */
     singleIdentityShare: z.number().min(0).max(1).default(0.8),
+    /** Below this many flows in an environment, `drift.single-identity-everything` does not apply. */
+    singleIdentityMinFlows: z.number().int().min(1).default(2),
   })
   .prefault({});
 
@@ -86,6 +88,19 @@ const connections = z
     ownerKinds: z.array(z.enum(['application-user', 'service-account'])).default(['service-account', 'application-user']),
     allowedOwners: z.array(identityRef).default([]),
     allowSharing: z.boolean().default(false),
+  })
+  .prefault({});
+
+/**
+ * Role classification for drift rules (matched by role name or id, case-insensitive). A role grants data
+ * access unless listed in `nonDataRoles`: Basic User is NOT a non-data role (it grants user-level rights on
+ * core tables), so it counts as a data role by default.
+ */
+const roles = z
+  .strictObject({
+    nonDataRoles: z.array(z.string().min(1)).default(['Environment Maker']),
+    /** Roles an application user must never hold (`drift.privileged-app-user`). */
+    privilegedRoles: z.array(z.string().min(1)).default(['System Administrator', 'System Customizer']),
   })
   .prefault({});
 
@@ -145,6 +160,7 @@ export const policySchema = z.strictObject({
   identities: z.array(identity).default([]),
   flows,
   connections,
+  roles,
   secrets,
   alerts,
   modifiers,

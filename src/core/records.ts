@@ -100,6 +100,12 @@ export interface AuditEvent {
   changedAttributes?: string[];
   /** For share/role events: the principal that gained or lost access and the role/privilege. */
   targetPrincipalId?: string;
+  /** The target principal resolved (kind, application id, UPN) when the source could look it up. */
+  targetPrincipal?: Identity;
+  /** 'systemuser' or 'team' when known (audit actions 53/54 are team role changes, 55/56 user ones). */
+  targetPrincipalType?: 'systemuser' | 'team';
+  /** Relationship of an associate/disassociate, e.g. `systemuserroles_association`, `teamroles_association`. */
+  relationship?: string;
   roleId?: string;
   roleName?: string;
 }
@@ -139,6 +145,8 @@ export interface FlowPermissionSnapshot {
   ownerId?: string;
   permissions: FlowPermission[];
   connectionReferences: string[];
+  /** The exact map flow → connection reference → connection → owner identity (systemuser id when mapped). */
+  connectionLinks?: { reference: string; apiName?: string; connectionId?: string; ownerId?: string }[];
 }
 
 export interface ConnectionSnapshot {
