@@ -140,12 +140,16 @@ export interface EnvironmentVariableDefinitionRecord {
   defaultvalue?: string | null;
   /** Solution unique name where known. */
   solutionName?: string;
+  /** Last change (Dataverse `modifiedon`); findings use it as observedAt so their date is stable across scans. */
+  modifiedon?: string;
 }
 
 export interface EnvironmentVariableValueRecord {
   environmentvariablevalueid: string;
   value?: string | null;
   _environmentvariabledefinitionid_value: string;
+  /** Last change (Dataverse `modifiedon`), see EnvironmentVariableDefinitionRecord.modifiedon. */
+  modifiedon?: string;
 }
 
 export interface DataverseSource {
