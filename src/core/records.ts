@@ -127,6 +127,11 @@ export interface PrincipalSnapshot {
   name?: string;
   disabled?: boolean;
   roles: RoleGrant[];
+  /**
+   * Drift finding id → observedAt of its first report, carried from snapshot to snapshot so a condition that
+   * persists keeps one observedAt (the findings table partitions by its day; a new day must not re-create it).
+   */
+  findingsObservedAt?: Record<string, string>;
 }
 
 export interface FlowPermission {
@@ -136,6 +141,8 @@ export interface FlowPermission {
   /** 'Owner' (owner/co-owner) | 'CanView' (run-only) … */
   roleName: string;
   upn?: string;
+  /** Entra object id as the Flow API reported it, when `principalId` was mapped to a systemuser/team id. */
+  objectId?: string;
 }
 
 export interface FlowPermissionSnapshot {
@@ -147,6 +154,11 @@ export interface FlowPermissionSnapshot {
   connectionReferences: string[];
   /** The exact map flow → connection reference → connection → owner identity (systemuser id when mapped). */
   connectionLinks?: { reference: string; apiName?: string; connectionId?: string; ownerId?: string }[];
+  /**
+   * Drift finding id → observedAt of its first report, carried from snapshot to snapshot so a condition that
+   * persists keeps one observedAt (the findings table partitions by its day; a new day must not re-create it).
+   */
+  findingsObservedAt?: Record<string, string>;
 }
 
 export interface ConnectionSnapshot {
@@ -160,6 +172,11 @@ export interface ConnectionSnapshot {
   connectionReferences: string[];
   /** Flows that use it through a connection reference. */
   usedByFlows: string[];
+  /**
+   * Drift finding id → observedAt of its first report, carried from snapshot to snapshot so a condition that
+   * persists keeps one observedAt (the findings table partitions by its day; a new day must not re-create it).
+   */
+  findingsObservedAt?: Record<string, string>;
 }
 
 export interface PermissionSnapshot {
