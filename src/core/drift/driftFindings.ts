@@ -310,18 +310,26 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
 
   function checkFlowSharing(f: FlowPermissionSnapshot, prev: FlowPermissionSnapshot | undefined, subject: FindingSubject, flowLabel: string, flowBase: object) {
     const owner = f.ownerId ? normId(f.ownerId) : undefined;
-    const prevPerms = new Map((prev?.permissions ?? []).map((p) => [normId(p.principalId), p]));
-    const curPerms = new Map(f.permissions.map((p) => [normId(p.principalId), p]));
-    const coOwners: string[] = [];
+    // A principal can hold several permission entries (e.g. Owner and CanView): group them.
+    const group = (ps: FlowPermission[]) => {
+      const m = new Map<string, FlowPermission[]>();
+      for (const p of ps) m.set(normId(p.principalId), [...(m.get(normId(p.principalId)) ?? []), p]);
+      return m;
+    };
+    const prevPerms = group(prev?.permissions ?? []);
+    const curPerms = group(f.permissions);
+    const prevOwner = prev?.ownerId ? normId(prev.ownerId) : undefined;
+    const coOwners = new Set<string>();
     const { flows } = policy;
 
     for (const perm of f.permissions) {
       const pid = normId(perm.principalId);
       const { who, label } = principalWho(pid, perm);
       const before = prevPerms.get(pid);
+      const beforeText = before ? before.map((b) => b.roleName).join('+') : 'no access';
       const isNew = prev !== undefined && before === undefined;
       const newText = isNew ? ` Added since the previous snapshot${sinceText}.` : '';
-      const ev = { ...flowBase, principalId: pid, principalType: perm.principalType, permission: perm.roleName, upn: who.upn, from: before?.roleName ?? (prev ? 'none' : undefined), to: perm.roleName };
+      const ev = { ...flowBase, principalId: pid, principalType: perm.principalType, permission: perm.roleName, upn: who.upn, from: prev ? beforeText : undefined, to: perm.roleName };
 
       if (isEveryone(perm)) {
         if (!flows.allowSharingWithEveryone) {
@@ -356,9 +364,9 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
       }
       if (pid === owner) continue;
       if (isCoOwnerLevel(perm)) {
-        coOwners.push(pid);
+        coOwners.add(pid);
         const allowed = coOwnerAllowed(policy, who);
-        const becameCoOwner = prev !== undefined && !(before && isCoOwnerLevel(before));
+        const becameCoOwner = prev !== undefined && !(before ?? []).some(isCoOwnerLevel);
         if (!allowed || becameCoOwner) {
           emit(
             {
@@ -369,7 +377,7 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
               title: allowed ? `${label} became co-owner of flow ${flowLabel}` : `${label} is a co-owner of flow ${flowLabel}, not allowed by the policy`,
               what:
                 `${label} has ${perm.roleName} on flow ${flowLabel}` +
-                (becameCoOwner ? ` (was ${before ? before.roleName : 'no access'} at the previous snapshot)` : '') +
+                (becameCoOwner ? ` (was ${beforeText} at the previous snapshot)` : '') +
                 (allowed ? '; the policy allows this co-owner.' : '; it is not in flows.allowedCoOwners and not an allowed owner.'),
               evidence: { ...ev, change: becameCoOwner ? 'added' : 'baseline', allowed },
             },
@@ -407,24 +415,26 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
       }
     }
 
-    if (coOwners.length > flows.maxCoOwners) {
+    if (coOwners.size > flows.maxCoOwners) {
       emit(
         {
           ruleId: DRIFT_RULE.sharedBeyondPolicy,
           severity: 'medium',
           subject,
           evidenceKey: KEY.maxCoOwners(),
-          title: `Flow ${flowLabel} has ${coOwners.length} co-owners (policy maximum ${flows.maxCoOwners})`,
-          what: `Flow ${flowLabel} has ${coOwners.length} co-owners besides its owner (${coOwners.map((c) => principalWho(c).label).join(', ')}); flows.maxCoOwners is ${flows.maxCoOwners}.`,
-          evidence: { ...flowBase, coOwners: coOwners.length, maxCoOwners: flows.maxCoOwners },
+          title: `Flow ${flowLabel} has ${coOwners.size} co-owners (policy maximum ${flows.maxCoOwners})`,
+          what: `Flow ${flowLabel} has ${coOwners.size} co-owners besides its owner (${[...coOwners].map((c) => principalWho(c).label).join(', ')}); flows.maxCoOwners is ${flows.maxCoOwners}.`,
+          evidence: { ...flowBase, coOwners: coOwners.size, maxCoOwners: flows.maxCoOwners },
         },
         prev,
       );
     }
 
     if (prev) {
-      for (const [pid, before] of prevPerms) {
-        if (curPerms.has(pid) || pid === owner) continue;
+      for (const [pid, beforeList] of prevPerms) {
+        // The previous owner losing access is part of the owner change (drift.flow-owner-changed).
+        if (curPerms.has(pid) || pid === owner || pid === prevOwner) continue;
+        const before = { ...beforeList[0]!, roleName: beforeList.map((b) => b.roleName).join('+') };
         const label = principalWho(pid, before).label;
         emit(
           {
