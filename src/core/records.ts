@@ -33,6 +33,12 @@ export interface RunAction {
   endTime?: string;
   inputsLink?: ContentLink;
   outputsLink?: ContentLink;
+  /** Connector operation and connector from the definition, e.g. GetSecret / shared_keyvault. */
+  operationId?: string;
+  apiName?: string;
+  /** The run history marks this side secured (secureData): no link, nothing to fetch. */
+  inputsSecured?: boolean;
+  outputsSecured?: boolean;
 }
 
 /** The content behind one action's inputs or outputs link, parsed (JSON) or raw text. */
@@ -185,4 +191,6 @@ export interface PermissionSnapshot {
   principals: PrincipalSnapshot[];
   flows: FlowPermissionSnapshot[];
   connections: ConnectionSnapshot[];
+  /** Role catalogue (id → name) when the snapshot was taken; lets drift key a baseline role nobody holds by its id. */
+  roles?: { roleId: string; roleName: string }[];
 }

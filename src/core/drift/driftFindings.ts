@@ -71,6 +71,8 @@ function teamRoles(s: PermissionSnapshot): Map<string, Map<string, RoleGrant>> {
   return out;
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const byId = <T>(xs: T[], id: (x: T) => string): Map<string, T> => new Map(xs.map((x) => [normId(id(x)), x]));
 
 /**
@@ -97,6 +99,22 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
     const id = findingId({ kind: 'permission-drift', environmentId: env, subject: d.subject, ruleId: d.ruleId, evidenceKey: d.evidenceKey });
     const observedAt = prevEntity?.findingsObservedAt?.[id] ?? current.takenAt;
     bag.add({ ...d, environmentId: env, observedAt });
+  };
+
+  // Role name → ids (catalogue first, then grants seen), to key a baseline role nobody holds by its id as
+  // the event path does. takePermissionSnapshot always fills the catalogue, which keeps this stable.
+  const idsByName = new Map<string, Set<string>>();
+  const learn = (roleId: string, roleName: string) => {
+    const n = roleName.trim().toLowerCase();
+    idsByName.set(n, (idsByName.get(n) ?? new Set()).add(normId(roleId)));
+  };
+  for (const r of current.roles ?? []) learn(r.roleId, r.roleName);
+  for (const s of [current, previous]) for (const p of s?.principals ?? []) for (const g of p.roles) learn(g.roleId, g.roleName);
+  const baselineRoleKey = (want: string): string => {
+    const ids = idsByName.get(want.trim().toLowerCase());
+    if (ids?.size === 1) return roleKey({ roleId: [...ids][0]! });
+    if (GUID.test(want.trim())) return roleKey({ roleId: want });
+    return roleKey({ roleName: want });
   };
 
   // ---------- principals: roles ----------
@@ -131,7 +149,6 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
         );
       }
       for (const want of declared.roles) {
-        const wantRole = { roleName: want, roleId: want };
         if ([...held.values()].some((r) => declaresRole({ ...declared, roles: [want] }, r))) continue;
         const wasHeld = prevHeld ? [...prevHeld.values()].some((r) => declaresRole({ ...declared, roles: [want] }, r)) : false;
         emit(
@@ -139,7 +156,7 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             ruleId: DRIFT_RULE.roleRemoved,
             severity: 'medium',
             subject,
-            evidenceKey: roleKey({ roleName: wantRole.roleName }),
+            evidenceKey: baselineRoleKey(want),
             title: `${describe(p)} no longer holds baseline role "${want}"`,
             what:
               `${describe(p)} (${kind}) does not hold the role "${want}" that its baseline lists; it holds [${listText(roleNames(held))}].` +

@@ -71,7 +71,15 @@ const actorText = (e: AuditEvent): string => {
  * `driftFindings` for the same change, so the snapshot that follows writes the same finding ids (no-op).
  * Events that are not about permissions give []. Missing target principal or role → DriftEventError.
  */
-export function eventDriftFindings(event: AuditEvent, ctx: { policy: Policy; detectedAt: string }): Finding[] {
+export function eventDriftFindings(
+  event: AuditEvent,
+  ctx: {
+    policy: Policy;
+    detectedAt: string;
+    /** Role id → name (DataverseSource.listRoles), for events that carry only the role id. */
+    roleNames?: ReadonlyMap<string, string>;
+  },
+): Finding[] {
   const c = classify(event);
   if (!c) return [];
   const { policy } = ctx;
@@ -96,10 +104,12 @@ export function eventDriftFindings(event: AuditEvent, ctx: { policy: Policy; det
     let roleId = event.roleId;
     if (!roleId && !event.roleName && event.table.toLowerCase() === 'role') roleId = event.recordId;
     if (!roleId && !event.roleName) throw new DriftEventError('roleId', event.eventId, 'a role event needs roleId or roleName');
-    const role = { roleId, roleName: event.roleName };
+    const roleName = event.roleName ?? (roleId ? ctx.roleNames?.get(normId(roleId)) ?? ctx.roleNames?.get(roleId) : undefined);
+    const role = { roleId, roleName };
     const key = roleKey(role);
-    const roleText = event.roleName ?? `role ${roleId}`;
-    const ev = { ...base, roleName: event.roleName, roleId: roleId ? normId(roleId) : undefined, change: c.added ? 'added' : 'removed' };
+    // Without a name, policy role lists (names) cannot match: the role counts as not in the baseline.
+    const roleText = roleName ?? `role ${roleId} (name not resolved)`;
+    const ev = { ...base, roleName, roleId: roleId ? normId(roleId) : undefined, change: c.added ? 'added' : 'removed' };
 
     if (c.team) {
       emit({
@@ -146,7 +156,8 @@ export function eventDriftFindings(event: AuditEvent, ctx: { policy: Policy; det
           evidence: { ...pev, uncovered: true },
         });
       }
-      if (declared?.dataAccess === 'none' && unreviewedDataRole(policy, declared, role)) {
+      // Data/privileged classes are by name: without one, leave them to the next snapshot rather than guess.
+      if (roleName && declared?.dataAccess === 'none' && unreviewedDataRole(policy, declared, role)) {
         emit({
           ruleId: DRIFT_RULE.ownerHasDataRoles,
           severity: 'high',
@@ -157,7 +168,7 @@ export function eventDriftFindings(event: AuditEvent, ctx: { policy: Policy; det
           evidence: pev,
         });
       }
-      if (kind === 'application-user' && isPrivilegedRole(policy, role) && !declaresRole(declared, role)) {
+      if (roleName && kind === 'application-user' && isPrivilegedRole(policy, role) && !declaresRole(declared, role)) {
         emit({
           ruleId: DRIFT_RULE.privilegedAppUser,
           severity: 'critical',
@@ -174,8 +185,7 @@ export function eventDriftFindings(event: AuditEvent, ctx: { policy: Policy; det
           ruleId: DRIFT_RULE.roleRemoved,
           severity: 'medium',
           subject,
-          // The snapshot path keys a missing baseline role by the name the policy uses.
-          evidenceKey: roleKey({ roleName: declared.roles.find((r) => declaresRole({ ...declared, roles: [r] }, role)) }),
+          evidenceKey: key,
           title: `${label} no longer holds baseline role "${roleText}"`,
           what: `The baseline role "${roleText}" was removed from ${label} (${kind}) ${actor}.`,
           evidence: { ...pev, baselineRoles: declared.roles.join(',') },

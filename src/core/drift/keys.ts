@@ -13,12 +13,15 @@ export function normId(id: string): string {
   return id.trim().toLowerCase();
 }
 
-/** Role names are what policies speak and are stable across business units (role ids are per BU). */
+/**
+ * Role evidence key: the role id (both paths know it: the snapshot from the grant, an audit row or webhook
+ * from the related role reference, which rarely carries the name). The name only when no id is known.
+ */
 export function roleKey(role: { roleName?: string; roleId?: string }): string {
+  if (role.roleId?.trim()) return `role:${normId(role.roleId)}`;
   const name = role.roleName?.trim();
-  if (name) return `role:${name.toLowerCase()}`;
-  if (role.roleId) return `roleid:${normId(role.roleId)}`;
-  throw new Error('role: neither roleName nor roleId given');
+  if (name) return `rolename:${name.toLowerCase()}`;
+  throw new Error('role: neither roleId nor roleName given');
 }
 
 export const principalSubject = (p: { id: string; name?: string; upn?: string }): FindingSubject => {

@@ -82,11 +82,34 @@ describe('eventDriftFindings — same ids as the snapshot path', () => {
     expect(eventDriftFindings(ev({ actionCode: 56, targetPrincipal: app2, targetPrincipalId: ID.app2, roleName: 'System Administrator' }), ctx)).toEqual([]);
   });
 
+  it('resolves role names through ctx.roleNames when the event carries only the role id (audit rows)', () => {
+    const roleNames = new Map(Object.values(ROLE).map((r) => [r.roleId, r.roleName]));
+    const e = ev({ actionCode: 55, targetPrincipalId: ID.app1, targetPrincipal: app1, roleId: ROLE.sysadmin.roleId.toUpperCase() });
+    const resolved = eventDriftFindings(e, { ...ctx, roleNames });
+    expect(resolved.map((f) => f.ruleId).sort()).toEqual([DRIFT_RULE.privilegedAppUser, DRIFT_RULE.roleAdded]);
+    expect(resolved[0]!.title).toContain('System Administrator');
+    // Unresolved: still the same role-added id (keyed by role id), classification left to the snapshot.
+    const bare = eventDriftFindings(e, ctx);
+    expect(bare.map((f) => f.ruleId)).toEqual([DRIFT_RULE.roleAdded]);
+    expect(bare[0]!.id).toBe(resolved.find((f) => f.ruleId === DRIFT_RULE.roleAdded)!.id);
+    expect(bare[0]!.title).toContain('name not resolved');
+  });
+
+  it('baseline role never held: the snapshot keys it by the catalogue id, as the removal event does', () => {
+    const s = baseSnapshot();
+    s.roles = Object.values(ROLE);
+    s.principals.find((p) => p.id === ID.app3)!.roles = [];
+    s.principals.find((p) => p.id === ID.svc)!.roles = [grant(ROLE.maker)]; // nobody else holds Basic User... except alice/bob
+    const first = driftFindings(s, undefined, ctx).filter((f) => f.ruleId === DRIFT_RULE.roleRemoved && f.subject.id === ID.app3);
+    const fromEvent = eventDriftFindings(ev({ actionCode: 56, targetPrincipalId: ID.app3, targetPrincipal: app3, roleId: ROLE.basic.roleId, roleName: 'Basic User' }), ctx);
+    expect(first.map((f) => f.id)).toEqual(fromEvent.map((f) => f.id));
+  });
+
   it('undeclared principal gains / loses a role → low uncovered change, ids agree', () => {
     const added = eventDriftFindings(ev({ operation: 'role-assign', targetPrincipalId: ID.bob, targetPrincipal: bob, roleName: 'Contact Writer', roleId: ROLE.contact.roleId }), ctx);
     expect(added.map((f) => `${f.ruleId} ${f.severity}`)).toEqual(['drift.role-added low']);
     expect(ids(snapshotAfter((s) => s.principals.find((p) => p.id === ID.bob)!.roles.push(grant(ROLE.contact)))).has(added[0]!.id)).toBe(true);
-    const removed = eventDriftFindings(ev({ operation: 'role-remove', targetPrincipalId: ID.bob, targetPrincipal: bob, roleName: 'Basic User' }), ctx);
+    const removed = eventDriftFindings(ev({ operation: 'role-remove', targetPrincipalId: ID.bob, targetPrincipal: bob, roleId: ROLE.basic.roleId }), ctx);
     expect(removed.map((f) => `${f.ruleId} ${f.severity}`)).toEqual(['drift.role-removed low']);
     expect(ids(snapshotAfter((s) => (s.principals.find((p) => p.id === ID.bob)!.roles = [grant(ROLE.sales, `team:${ID.team}`)]))).has(removed[0]!.id)).toBe(true);
   });
