@@ -1,0 +1,205 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Finding } from '../core/finding';
+import { environmentByHost, type Policy, type PolicyEnvironment } from '../core/policy';
+import type { Identity } from '../core/records';
+import { modifierFindings, MODIFYING_OPERATIONS } from '../core/modifiers/modifierFindings';
+import { DriftEventError, eventDriftFindings } from '../core/drift/events';
+import type { Clock, FindingStore, Logger, PoisonStore, ProfileStore } from '../ports';
+import { parseRemoteExecutionContext, webhookToEvent, WebhookPayloadError, type ParsedWebhook } from '../sources/webhookPayload';
+import { attachTargetPrincipals, type IdentityResolver } from './identityResolver';
+
+/** Poison / log source name of this pipeline. */
+export const WEBHOOK_SOURCE = 'dataverse-webhook';
+
+export interface WebhookRequest {
+  method: string;
+  /** Header names in lower case. */
+  headers: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  body: AsyncIterable<Uint8Array> | Uint8Array | string;
+}
+
+export interface WebhookResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: string;
+}
+
+export interface WebhookDeps {
+  findings: FindingStore;
+  profiles: ProfileStore;
+  poison: PoisonStore;
+  resolver: IdentityResolver;
+  policy: Policy;
+  /** Accepted secrets (several during rotation). Empty = every call is refused. */
+  webhookSecrets: string[];
+  maxBytes: number;
+  log: Logger;
+  clock: Clock;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+
+function reply(status: number, body: unknown, headers: Record<string, string> = {}): WebhookResponse {
+  return { status, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+/** Constant-time check of the presented key against every configured secret (no early exit). */
+export function keyMatches(presented: string | undefined, secrets: readonly string[]): boolean {
+  if (!presented) return false;
+  // Equal-length digests: timingSafeEqual needs equal lengths, and the length of a secret stays hidden.
+  const p = createHash('sha256').update(presented, 'utf8').digest();
+  let ok = false;
+  for (const s of secrets) {
+    const d = createHash('sha256').update(s, 'utf8').digest();
+    ok = timingSafeEqual(p, d) || ok;
+  }
+  return ok;
+}
+
+/**
+ * The Dataverse webhook (service endpoint, contract Webhook), framework-agnostic: the Functions
+ * registration and `serve` adapt their request to this. Order matters: authenticate before reading
+ * the body, then content type, size cap, parse, environment, detect, write, answer 202.
+ * Bad input is 4xx naming the field and never echoed; only a storage failure is 503 (Dataverse retries,
+ * and finding ids make the retry idempotent). Identity lookups that fail never reject the call.
+ */
+export async function handleDataverseWebhook(req: WebhookRequest, deps: WebhookDeps): Promise<WebhookResponse> {
+  const { log } = deps;
+  const presented = req.headers['x-flowwarden-key'] ?? req.query.code;
+  if (deps.webhookSecrets.length === 0) log.error('webhook refused: no webhook secret configured');
+  if (!keyMatches(presented, deps.webhookSecrets)) {
+    return reply(401, { error: 'unauthorized: send the webhook key in the x-flowwarden-key header or the code query parameter' }, { 'www-authenticate': 'x-flowwarden-key' });
+  }
+  if (req.method.toUpperCase() !== 'POST') return reply(405, { error: 'method not allowed: use POST' }, { allow: 'POST' });
+
+  const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== 'application/json') {
+    return reply(415, { error: 'content-type: expected application/json' });
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > deps.maxBytes) return tooLarge(deps.maxBytes);
+
+  const bytes = await readCapped(req.body, deps.maxBytes);
+  if (bytes === 'too-large') return tooLarge(deps.maxBytes);
+  const text = new TextDecoder('utf-8').decode(bytes);
+  const at = deps.clock.now().toISOString();
+
+  let parsed: ParsedWebhook;
+  try {
+    parsed = parseRemoteExecutionContext(text, req.headers);
+  } catch (e) {
+    if (!(e instanceof WebhookPayloadError)) throw e;
+    const env = req.headers['x-ms-dynamics-organization'] ? environmentByHost(deps.policy, req.headers['x-ms-dynamics-organization']) : undefined;
+    await setAside(deps, env?.id ?? 'unknown', bytes, `${e.field}: ${e.detail}`, at);
+    log.warn('webhook body rejected', { field: e.field, bytes: bytes.length });
+    return reply(400, { error: `invalid webhook body: ${e.field}: ${e.detail}`, field: e.field });
+  }
+
+  const env = environmentFor(deps.policy, req.headers['x-ms-dynamics-organization'], parsed);
+  if (!env) {
+    const field = req.headers['x-ms-dynamics-organization'] ? 'x-ms-dynamics-organization' : 'OrganizationId';
+    await setAside(deps, 'unknown', bytes, `${field}: no policy environment matches`, at);
+    log.warn('webhook for an unknown environment', { field });
+    return reply(400, { error: `${field}: no environment in the policy matches this organization`, field });
+  }
+
+  // Lookups never throw: a failure gives an unresolved identity that still raises findings.
+  const ids = [parsed.userId, parsed.initiatingUserId].filter((x): x is string => !!x);
+  const identities = await deps.resolver.resolveMany(env.id, ids);
+  const lookup = (id: string): Identity => identities.get(id.toLowerCase()) ?? { id: id.toLowerCase(), kind: 'unknown', resolved: false };
+  const event = webhookToEvent(parsed, env.id, lookup, at);
+  if (!event) {
+    log.info('webhook accepted without attribution', { environmentId: env.id, message: parsed.messageName, reason: parsed.userId ? 'no record id' : 'no UserId' });
+    return reply(202, { accepted: true, findings: [] });
+  }
+
+  let findings: Finding[];
+  try {
+    await attachTargetPrincipals([event], deps.resolver, env.id);
+    findings = [];
+    const modifying = MODIFYING_OPERATIONS.has(event.operation);
+    if (modifying) {
+      const [profile, learningStartedAt] = await Promise.all([deps.profiles.listTable(env.id, event.table), deps.profiles.learningStartedAt(env.id)]);
+      findings.push(...modifierFindings(event, learningStartedAt ? { policy: deps.policy, profile, learningStartedAt, detectedAt: at } : { policy: deps.policy, profile, detectedAt: at }));
+    }
+    try {
+      findings.push(...eventDriftFindings(event, { policy: deps.policy, detectedAt: at }));
+    } catch (e) {
+      // A role/share event without principal or role: set aside; the modifier findings still count.
+      if (!(e instanceof DriftEventError)) throw e;
+      await setAside(deps, env.id, bytes, e.message, at);
+      log.warn('webhook event set aside by the drift rules', { environmentId: env.id, field: e.field });
+    }
+    if (findings.length) await deps.findings.upsertMany(findings);
+    if (modifying) await deps.profiles.record([{ environmentId: env.id, table: event.table, identityId: event.user.id.toLowerCase(), seenAt: event.occurredAt }]);
+  } catch (e) {
+    log.error('webhook storage failure', { environmentId: env.id, error: e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 500) : 'unknown' });
+    return reply(503, { error: 'storage unavailable, retry later' }, { 'retry-after': '5' });
+  }
+  log.info('webhook accepted', {
+    environmentId: env.id,
+    message: parsed.messageName,
+    table: event.table,
+    findings: findings.length,
+    truncated: parsed.sizeExceeded,
+  });
+  return reply(202, { accepted: true, findings: findings.map((f) => ({ id: f.id, ruleId: f.ruleId, severity: f.severity })) });
+}
+
+function tooLarge(max: number): WebhookResponse {
+  return reply(413, { error: `body larger than ${max} bytes` }, { connection: 'close' });
+}
+
+/** x-ms-dynamics-organization host first, then the body's OrganizationId (policy organizationId or id). */
+export function environmentFor(policy: Policy, orgHeader: string | undefined, parsed: Pick<ParsedWebhook, 'organizationId'>): PolicyEnvironment | undefined {
+  if (orgHeader) {
+    const host = hostOf(orgHeader);
+    const byHost = host ? environmentByHost(policy, host) : undefined;
+    if (byHost) return byHost;
+  }
+  const org = parsed.organizationId?.toLowerCase();
+  if (!org) return undefined;
+  return policy.environments.find((e) => e.organizationId?.toLowerCase() === org || e.id.toLowerCase() === org);
+}
+
+function hostOf(v: string): string | undefined {
+  const s = v.trim();
+  if (!s) return undefined;
+  try {
+    return /^[a-z]+:\/\//i.test(s) ? new URL(s).hostname : s.split('/')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Read at most maxBytes; past that stop pulling (the adapter closes the connection). */
+export async function readCapped(body: WebhookRequest['body'], maxBytes: number): Promise<Uint8Array | 'too-large'> {
+  if (typeof body === 'string') {
+    const b = Buffer.from(body, 'utf8');
+    return b.length > maxBytes ? 'too-large' : b;
+  }
+  if (body instanceof Uint8Array) return body.length > maxBytes ? 'too-large' : body;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const it = body[Symbol.asyncIterator]();
+  for (;;) {
+    const r = await it.next();
+    if (r.done) break;
+    total += r.value.length;
+    if (total > maxBytes) return 'too-large';
+    chunks.push(r.value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Poison entry: a hash of the body as key, the reason, no sample (a body may hold secrets). */
+async function setAside(deps: WebhookDeps, environmentId: string, bytes: Uint8Array, reason: string, at: string): Promise<void> {
+  const key = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+  try {
+    await deps.poison.put({ source: WEBHOOK_SOURCE, environmentId, key, reason, at });
+  } catch (e) {
+    // Bad input is still a 400, never a 5xx: losing the poison record is logged, not retried by Dataverse.
+    deps.log.error('could not set the webhook body aside', { error: e instanceof Error ? e.message.slice(0, 300) : 'unknown' });
+  }
+}
