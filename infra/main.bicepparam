@@ -1,7 +1,8 @@
 using 'main.bicep'
 
-// Example parameters; copy and adjust. Secrets are not kept here: pass them on the command line
-// from a secret store on the first deployment (docs/deploy.md), or set them in Key Vault afterwards.
+// Example parameters; copy and adjust. The two secrets are read from the deployer's environment at
+// deployment time and never written here: export them for the first deployment (docs/deploy.md),
+// leave them unset afterwards to keep the values already in Key Vault.
 param namePrefix = 'flowwarden'
 param emailDataLocation = 'Europe'
 param policyPath = 'policy/flowwarden.policy.yaml'
@@ -10,3 +11,5 @@ param findingsRetentionDays = 90
 param maximumInstanceCount = 40
 param instanceMemoryMB = 2048
 param settingOverrides = {}
+param fingerprintKey = readEnvironmentVariable('FLOWWARDEN_FINGERPRINT_KEY', '')
+param webhookSecret = readEnvironmentVariable('FLOWWARDEN_WEBHOOK_SECRET', '')

@@ -163,7 +163,13 @@ describe('no keys', () => {
     }
     const params = readFileSync(join(INFRA, 'main.bicepparam'), 'utf8');
     expect(params).toMatch(/^using 'main\.bicep'/m);
-    expect(params).not.toMatch(/fingerprintKey|webhookSecret/);
+    const declared = new Set(main.statements.filter((x) => x.keyword === 'param').map((x) => x.name));
+    for (const m of params.matchAll(/^param (\w+)/gm)) expect(declared.has(m[1]!), `main.bicepparam sets unknown param ${m[1]}`).toBe(true);
+    // Secrets only ever come from the deployer's environment, never as literals.
+    for (const name of ['fingerprintKey', 'webhookSecret']) {
+      const line = params.split('\n').find((l) => l.startsWith(`param ${name} `));
+      expect(line, name).toMatch(/^param \w+ = readEnvironmentVariable\('FLOWWARDEN_[A-Z_]+', ''\)$/);
+    }
   });
 });
 
