@@ -352,7 +352,8 @@ resource communication 'Microsoft.Communication/communicationServices@2023-04-01
 resource emailSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'flowwarden-email-sender')
   properties: {
-    roleName: 'FlowWarden Email Sender (${resourceGroup().name})'
+    // Custom role names are unique per tenant: include the subscription and resource group.
+    roleName: 'FlowWarden Email Sender (${resourceGroup().name}, ${take(subscription().subscriptionId, 8)})'
     description: 'Send email through an Azure Communication Services resource with an Entra identity; nothing else.'
     type: 'CustomRole'
     assignableScopes: [
@@ -377,7 +378,8 @@ resource emailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(communication.id, identity.id, 'flowwarden-email-sender')
   scope: communication
   properties: {
-    roleDefinitionId: emailSenderRole.id
+    // Canonical subscription-level id of the custom role (role definitions live at that level).
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', emailSenderRole.name)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }

@@ -200,7 +200,7 @@ describe('role assignments', () => {
         expect(role, `${where}: role ${builtIn[1]} is not on the allowed list`).toBeDefined();
         expect(role!.scopes, `${where}: ${role!.name} on ${scopeType}`).toContain(scopeType);
       } else {
-        const custom = /^([A-Za-z_]\w*)\.id$/.exec(roleDef);
+        const custom = /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions',\s*([A-Za-z_]\w*)\.name\)$/.exec(roleDef);
         expect(custom, `${where}: roleDefinitionId ${roleDef}`).not.toBeNull();
         const def = statement(file, 'resource', custom![1]!);
         expect(typeOf(def)).toBe('Microsoft.Authorization/roleDefinitions');
