@@ -216,20 +216,78 @@ export function auditRowToEvent(
   if (callingId && GUID_EXACT.test(callingId) && callingId.toLowerCase() !== user.id.toLowerCase()) {
     event.callingUser = withFallbackName(resolve(callingId.toLowerCase()), str(row, '_callinguserid_value@OData.Community.Display.V1.FormattedValue'));
   }
-  const relationship = /\b(systemuserroles_association|teamroles_association)\b/i.exec(row.changedata ?? '')?.[1];
+  const cd = parseChangeData(row.changedata);
+  if (cd.changed.length) event.changedAttributes = cd.changed.map((c) => c.logicalName);
+  const relationship = cd.relationship ?? /\b(systemuserroles_association|teamroles_association)\b/i.exec(row.changedata ?? '')?.[1];
   if (relationship) event.relationship = relationship.toLowerCase();
+  const principalType = (logicalName: string | undefined): 'systemuser' | 'team' | undefined => {
+    const l = logicalName?.toLowerCase();
+    return l === 'systemuser' || l === 'team' ? l : undefined;
+  };
   if (operation === 'share' || operation === 'unshare' || operation === 'modify-share') {
-    if (others[0]) event.targetPrincipalId = others[0];
-    const type = /\b(systemuser|team)\b/i.exec(row.changedata ?? '')?.[1];
-    if (type) event.targetPrincipalType = type.toLowerCase() as 'systemuser' | 'team';
+    const target = cd.targets.find((x) => principalType(x.logicalName)) ?? cd.targets[0];
+    const id = target?.id ?? others[0];
+    if (id) event.targetPrincipalId = id;
+    const type = principalType(target?.logicalName) ?? principalType(/\b(systemuser|team)\b/i.exec(row.changedata ?? '')?.[1]);
+    if (type) event.targetPrincipalType = type;
+  } else if (operation === 'assign') {
+    // The new owner: ownerid's new value ("<guid>" or "systemuser,<guid>"), else the first other GUID.
+    const owner = cd.changed.find((c) => c.logicalName.toLowerCase() === 'ownerid');
+    const id = guidsIn(owner?.newValue)[0] ?? (owner ? undefined : others[0]);
+    if (id) event.targetPrincipalId = id;
+    const type = principalType(/\b(systemuser|team)\b/i.exec(owner?.newValue ?? '')?.[1]);
+    if (type) event.targetPrincipalType = type;
   } else if (operation === 'role-assign' || operation === 'role-remove') {
     event.targetPrincipalId = recordId;
     // 53/54 are team role events, 55/56 user ones; associate/disassociate say it by the table.
     const code = typeof row.action === 'number' ? row.action : 0;
     event.targetPrincipalType = code === 53 || code === 54 || lowerTable === 'team' ? 'team' : 'systemuser';
-    if (others[0]) event.roleId = others[0];
+    const role = cd.targets.find((x) => x.logicalName?.toLowerCase() === 'role')?.id ?? others[0];
+    if (role) event.roleId = role;
   }
   return stripUndefined(event);
+}
+
+interface ChangeData {
+  changed: { logicalName: string; newValue?: string }[];
+  relationship?: string;
+  targets: { logicalName?: string; id: string }[];
+}
+
+/**
+ * `changedata`: for attribute changes Dataverse writes `{"changedAttributes":[{logicalName, oldValue,
+ * newValue}]}`; for relationship/share rows the layout is not documented (the local simulator writes
+ * `{relationshipName, targetRecords:[{logicalName,id}]}`). Anything else is read for GUIDs only. Never throws.
+ */
+function parseChangeData(text: string | null | undefined): ChangeData {
+  const out: ChangeData = { changed: [], targets: [] };
+  if (!text || text[0] !== '{' || text.length > 1_000_000) return out;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return out;
+  }
+  if (!raw || typeof raw !== 'object') return out;
+  const o = raw as Record<string, unknown>;
+  if (Array.isArray(o.changedAttributes)) {
+    for (const c of o.changedAttributes as unknown[]) {
+      if (!c || typeof c !== 'object') continue;
+      const a = c as Record<string, unknown>;
+      if (typeof a.logicalName !== 'string') continue;
+      out.changed.push(typeof a.newValue === 'string' ? { logicalName: a.logicalName, newValue: a.newValue } : { logicalName: a.logicalName });
+    }
+  }
+  if (typeof o.relationshipName === 'string') out.relationship = o.relationshipName;
+  if (Array.isArray(o.targetRecords)) {
+    for (const t of o.targetRecords as unknown[]) {
+      if (!t || typeof t !== 'object') continue;
+      const r = t as Record<string, unknown>;
+      if (typeof r.id !== 'string' || !GUID_EXACT.test(r.id)) continue;
+      out.targets.push(typeof r.logicalName === 'string' ? { logicalName: r.logicalName, id: r.id.toLowerCase() } : { id: r.id.toLowerCase() });
+    }
+  }
+  return out;
 }
 
 function withFallbackName(id: Identity, formatted: string | undefined): Identity {

@@ -127,6 +127,22 @@ describe('auditRowToEvent', () => {
     expect(e).toMatchObject({ operation: 'share', targetPrincipalId: p, targetPrincipalType: 'systemuser' });
   });
 
+  it('reads the JSON changedata: changed columns, assign owner, relationship targets', () => {
+    const upd = auditRowToEvent(row({ changedata: JSON.stringify({ changedAttributes: [{ logicalName: 'cr5f2_amount', oldValue: '1200.00', newValue: '120.00' }, { logicalName: 'cr5f2_status', oldValue: '1', newValue: '2' }] }) }), ENV, who);
+    expect(upd.changedAttributes).toEqual(['cr5f2_amount', 'cr5f2_status']);
+    // Values never travel into the event.
+    expect(JSON.stringify(upd)).not.toContain('1200.00');
+    const assign = auditRowToEvent(row({ action: 13, objecttypecode: 'workflow', changedata: JSON.stringify({ changedAttributes: [{ logicalName: 'ownerid', oldValue: IDS.svcOwner, newValue: `systemuser,${IDS.alice}` }] }) }), ENV, who);
+    expect(assign).toMatchObject({ operation: 'assign', targetPrincipalId: IDS.alice, targetPrincipalType: 'systemuser', changedAttributes: ['ownerid'] });
+    const role = 'd0000000-0000-4000-8000-0000000000d3';
+    const viaJson = auditRowToEvent(row({ action: 56, objecttypecode: 'systemuser', _objectid_value: IDS.bob, changedata: JSON.stringify({ relationshipName: 'systemuserroles_association', targetRecords: [{ logicalName: 'role', id: role }] }) }), ENV, who);
+    expect(viaJson).toMatchObject({ operation: 'role-remove', roleId: role, relationship: 'systemuserroles_association', targetPrincipalId: IDS.bob });
+    const share = auditRowToEvent(row({ action: 14, changedata: JSON.stringify({ relationshipName: null, targetRecords: [{ logicalName: 'team', id: 'e0000000-0000-4000-8000-000000000009' }] }) }), ENV, who);
+    expect(share).toMatchObject({ operation: 'share', targetPrincipalId: 'e0000000-0000-4000-8000-000000000009', targetPrincipalType: 'team' });
+    // Broken JSON is not an error.
+    expect(auditRowToEvent(row({ changedata: '{"changedAttributes": [' }), ENV, who).operation).toBe('update');
+  });
+
   it.each([
     [{ auditid: '' }, 'auditid'],
     [{ createdon: 'yesterday' }, 'createdon'],
