@@ -186,7 +186,7 @@ export const FORMAT_RULES: FormatRule[] = [
     priority: 60,
     source: 'Azure Storage connection string format (learn.microsoft.com/azure/storage/common/storage-configure-connection-string); gitleaks azure-storage rule',
     vectors: {
-      match: ['DefaultEndpointsProtocol=https;AccountName=storagetest123;AccountKey=YutGV0Vlauqsobd5tPWz2AKwHhBXMEWsAH+rSbz0UZUfaMVj1CFrcNQK47ygmrC4vHmc7eOp1LdM+AStk5mMyA==;EndpointSuffix=core.windows.net'],
+      match: ['DefaultEndpointsProtocol=https;AccountName=storagetest123;AccountKey=pU3KGCUwux1tEyze1iN7LtkeP3IfyxlxF0SU1kk8nVw0YL4xIB5p/tqg7ui5mX9cfCmZ/a/lkyU81lSvTfrXFA==;EndpointSuffix=core.windows.net'],
       noMatch: [
         'AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;',
         'AccountName=X;AccountKey=X;',
@@ -490,7 +490,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [],
     maxLength: 8000,
-    priority: 80,
+    priority: 88,
     source: `${GL}/gcp.go (gcp-service-account)`,
     vectors: {
       match: ['{"type":"service_account","project_id":"p","private_key_id":"abc","private_key":"-----BEGIN PRIVATE KEY-----\\nMIIDOjCCAiICCQCmbkQEYlfyoTANBgkqhkiG9w0BAQUFADBeMQswCQYDVQQGEwJ1\\n-----END PRIVATE KEY-----\\n"}'],
@@ -626,7 +626,7 @@ export const CONTEXT_RULES: ContextRule[] = [
     priority: 10,
     source: `${GL}/generic.go (generic-api-key keywords), detect-secrets KeywordDetector (behaviour only)`,
     vectors: {
-      match: ['{"username":"svc-flow","password":"super$ecret"}', 'grant_type=password&username=a%40b.com&password=m0n1t0r!ng&scope=openid', 'User ID=sa;Password=P@ssw0rd!;'],
+      match: ['{"username":"svc-flow","password":"super$ecret"}', 'grant_type=password&username=a%40b.com&password=m0n1t0r!ng&scope=openid', 'db_password = "Tr0ub4dor&3"'],
       noMatch: ['{"password":"","passwordLastSet":"2024-03-11T09:14:22Z","passwordPolicies":"DisablePasswordExpiration"}', '{"password":"*****"}', 'PuttyPassword=0', '{"password":"%DB_PASSWORD%"}'],
     },
   },
