@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../../src/settings';
@@ -397,5 +397,41 @@ describe('outputs', () => {
     const modOut = new Map(mod.statements.filter((s) => s.keyword === 'output').map((s) => [s.name, s.value!.raw]));
     expect(modOut.get('dcrImmutableId')).toBe('dataCollectionRule.properties.immutableId');
     expect(modOut.get('workspaceId')).toBe('workspace.properties.customerId');
+  });
+});
+
+describe('function registrations', () => {
+  // The bindings in functions/*.ts read settings and name queues/routes too; they must line up.
+  const dir = join(ROOT, 'functions');
+  const sources = readdirSync(dir).filter((n) => n.endsWith('.ts')).map((n) => ({ n, text: readFileSync(join(dir, n), 'utf8') }));
+  const configured = new Set([...objectKeys(statement(main, 'var', 'hostSettings').value), ...objectKeys(statement(main, 'var', 'flowwardenSettings').value)]);
+
+  it('finds the registrations', () => {
+    expect(sources.map((s) => s.n)).toEqual(expect.arrayContaining(['dataverseWebhook.ts', 'scanRunWorker.ts', 'deliverAlerts.ts']));
+  });
+
+  it('sets every %SETTING% a binding reads', () => {
+    for (const { n, text } of sources) {
+      for (const m of text.matchAll(/%([A-Za-z0-9_]+)%/g)) expect(configured.has(m[1]!), `${n} reads %${m[1]}%`).toBe(true);
+    }
+  });
+
+  it('uses the identity-based AzureWebJobsStorage connection and queues the template creates', () => {
+    const queues = stringItems(statement(main, 'var', 'queueNames').value);
+    for (const { n, text } of sources) {
+      for (const m of text.matchAll(/connection:\s*'([^']+)'/g)) {
+        expect(m[1], n).toBe('AzureWebJobsStorage');
+        expect(configured.has(`${m[1]}__accountName`), n).toBe(true);
+      }
+      for (const m of text.matchAll(/queueName:\s*'([^']+)'/g)) expect(queues, n).toContain(m[1]);
+    }
+  });
+
+  it('publishes the URL the webhook function actually serves', () => {
+    const webhook = sources.find((s) => s.n === 'dataverseWebhook.ts')!.text;
+    const route = /route:\s*'([^']+)'/.exec(webhook)?.[1];
+    expect(route).toBeDefined();
+    const output = main.statements.find((s) => s.keyword === 'output' && s.name === 'webhookUrl')!.value!.raw;
+    expect(output.endsWith(`/api/${route}'`)).toBe(true);
   });
 });
