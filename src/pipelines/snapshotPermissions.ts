@@ -270,6 +270,16 @@ export async function takePermissionSnapshot(deps: TakeSnapshotDeps, environment
   };
 }
 
+/**
+ * Role id (lower-case) → name, for `eventDriftFindings(event, { …, roleNames })`: audit rows and webhook
+ * bodies carry only the role id, and the drift rules compare names with the policy.
+ */
+export async function loadRoleNames(dataverse: DataverseSource, environmentId: string, options: { abortSignal?: AbortSignal } = {}): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const r of dataverse.listRoles(environmentId, options)) out.set(low(r.roleid), r.name);
+  return out;
+}
+
 export interface SnapshotPermissionsDeps extends TakeSnapshotDeps {
   snapshots: SnapshotStore;
   findings: FindingStore;

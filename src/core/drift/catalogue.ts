@@ -29,7 +29,7 @@ export const DRIFT_RULES_CATALOGUE: RuleInfo[] = [
     description:
       'An identity declared in the policy with an exact `roles` list holds a role the list does not contain (directly or through a team). ' +
       'For identities the policy does not declare (or declares without `roles`), a role gained since the previous snapshot is reported at low severity as an uncovered change. ' +
-      'Team role assignments are also reported on the team itself. The evidence key is the role name, so a later re-grant of the same role to the same principal is the same finding (its state is tracked in the findings table) rather than a new one.',
+      'Team role assignments are also reported on the team itself. The evidence key is the role id (audit rows and webhooks carry ids, rarely names), so a later re-grant of the same role to the same principal is the same finding (its state is tracked in the findings table) rather than a new one.',
     why: 'Least privilege drifts one role at a time; an application user that gains a role can now read or write tables outside its lane, and nobody notices until it is misused.',
     fix: "Remove the role from the user (or from the team that carries it), or, if the change is intended, add the role to the identity's `roles` in the policy file so the baseline says so.",
   },

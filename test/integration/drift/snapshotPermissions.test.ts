@@ -9,7 +9,7 @@ import type { AuditEvent, PermissionSnapshot } from '../../../src/core/records';
 import { GUEST_MALLORY, ROLES, USERS } from '../../../src/dev/simulator/ids';
 import { SAMPLE_FLOW_IDS } from '../../../src/dev/simulator/sampleTenant';
 import { startSimulator, type SimulatorHandle } from '../../../src/dev/simulator/server';
-import { snapshotPermissions, takePermissionSnapshot, type SnapshotPermissionsDeps } from '../../../src/pipelines/snapshotPermissions';
+import { loadRoleNames, snapshotPermissions, takePermissionSnapshot, type SnapshotPermissionsDeps } from '../../../src/pipelines/snapshotPermissions';
 import type { Clock, FindingQuery, FindingStore, Logger, SnapshotStore, StoredFinding } from '../../../src/ports';
 import { ConnectionsFixture } from '../sources/fixture';
 
@@ -108,6 +108,30 @@ describe('takePermissionSnapshot against the simulator (real clients)', () => {
     const order = s.flows.find((f) => f.flowId === SAMPLE_FLOW_IDS.orderIntake)!;
     expect(order.permissions.map((p) => p.principalId)).toContain(GUEST_MALLORY.aad);
     expect(s.roles?.length).toBe(Object.keys(ROLES).length);
+  });
+});
+
+describe('loadRoleNames', () => {
+  it('maps role ids to names for the event path, which then names the role an audit row only identifies', async () => {
+    const roleNames = await loadRoleNames(fx.dataverse, env());
+    expect(roleNames.get(ROLES.salesManager.roleid)).toBe('Sales Manager');
+    const e: AuditEvent = {
+      environmentId: env(),
+      source: 'audit',
+      eventId: 'a9',
+      table: 'systemuser',
+      recordId: USERS.contactEnricher.systemuserid,
+      operation: 'role-assign',
+      actionCode: 55,
+      user: { id: USERS.bob.systemuserid, kind: 'person', resolved: true },
+      occurredAt: '2025-03-01T10:00:00.000Z',
+      targetPrincipalId: USERS.contactEnricher.systemuserid,
+      targetPrincipal: { id: USERS.contactEnricher.systemuserid, kind: 'application-user', resolved: true, applicationId: USERS.contactEnricher.appId },
+      roleId: ROLES.systemCustomizer.roleid,
+    };
+    const fs = eventDriftFindings(e, { policy, detectedAt: e.occurredAt, roleNames });
+    expect(fs.map((f) => f.ruleId).sort()).toEqual([DRIFT_RULE.privilegedAppUser, DRIFT_RULE.roleAdded]);
+    expect(fs.every((f) => f.title.includes('System Customizer'))).toBe(true);
   });
 });
 
