@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultInjector, type FaultKind, type FaultOptions } from './faults';
-import { createGeneratedTenant, type GeneratedTenantOptions } from './generatedTenant';
+import { createGeneratedTenant, type GeneratedTenant, type GeneratedTenantOptions } from './generatedTenant';
 import type { Direction, SimConnection, SimFlow, SimFlowPermission, SimTenant } from './model';
 import { ODataQueryError, applyOrderBy, matches, parseFilter } from './odata';
 import { createSampleTenant } from './sampleTenant';
@@ -38,6 +38,8 @@ export interface SimulatorHandle {
   tokenUrl: string;
   environmentId: string;
   tenant: SimTenant;
+  /** Set for generated tenants: the planted-secret index lives here. */
+  generated?: GeneratedTenant;
   stop(): Promise<void>;
   stats(): SimStats;
   advance(): void;
@@ -58,7 +60,8 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   if (host !== '127.0.0.1') throw new RangeError('host: the simulator listens on 127.0.0.1 only');
   const now = options.now ?? (() => new Date());
   const anchor = now();
-  const tenant: SimTenant = !options.tenant || options.tenant === 'sample' ? createSampleTenant(anchor) : createGeneratedTenant({ ...options.tenant, anchor });
+  const generated = typeof options.tenant === 'object' ? createGeneratedTenant({ ...options.tenant, anchor }) : undefined;
+  const tenant: SimTenant = generated ?? createSampleTenant(anchor);
   const faults = new FaultInjector(options.faults);
   const pageSize = options.flowApiPageSize ?? 50;
   const key = randomBytes(32); // signs tokens and content links; new per server
@@ -475,7 +478,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
           }
           if (fault === '429') {
             const msg = isDataverse ? { error: { code: '0x80072322', message: 'Number of requests exceeded the limit of 6000 over time window of 300 seconds.' } } : { error: { code: 'TooManyRequests', message: 'Rate limit is exceeded. Try again later.' } };
-            return send(res, 429, JSON.stringify(msg), { 'Retry-After': faults.retryAfterHeader(now()) }, isDataverse);
+            return send(res, 429, JSON.stringify(msg), { 'Retry-After': faults.retryAfterHeader(new Date()) /* wall clock: transport time, not tenant time */ }, isDataverse);
           }
           if (fault === '503') return send(res, 503, JSON.stringify({ error: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable.' } }), {}, isDataverse);
           if (fault === 'slow') await new Promise((r) => setTimeout(r, faults.settings.slowMs));
@@ -502,6 +505,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     tokenUrl: `${baseUrl}/${tenant.tenantId}/oauth2/v2.0/token`,
     environmentId: tenant.environmentId,
     tenant,
+    generated,
     stats,
     advance: () => tenant.advance(now()),
     setFaults: (f) => faults.configure(f),
