@@ -71,6 +71,20 @@ export function visibleEvidence(evidence: Record<string, EvidenceValue>): [strin
   return out;
 }
 
+/**
+ * Evidence fit for other sinks (Log Analytics): the same key and signed-URL filter as the email, but
+ * plain (unsigned) links are kept.
+ */
+export function safeEvidence(evidence: Record<string, EvidenceValue>): Record<string, EvidenceValue> {
+  const out: Record<string, EvidenceValue> = {};
+  for (const [k, v] of Object.entries(evidence)) {
+    if (!ALLOWED_KEY.test(k) && HIDDEN_KEY.test(k)) continue;
+    if (typeof v === 'string' && SIGNED_URL.test(v)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
 export interface Link {
   label: string;
   url: string;
