@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { policySchema, type Policy } from '../../../src/core/policy';
 import type { RunActionContent } from '../../../src/core/records';
@@ -162,6 +163,29 @@ describe('runContentFindings', () => {
       ctx({ policy: policy({ suppressions: [{ ruleId: storage.ruleId, location: 'another-flow', reason: 'r', expires: '2026-01-01' }] }) }),
     );
     expect(elsewhere.suppressed).toBe(0);
+  });
+});
+
+describe('property: no secret value in findings', () => {
+  const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const alnum = (n: number) => fc.array(fc.constantFrom(...ALNUM), { minLength: n, maxLength: n }).map((a) => a.join(''));
+  // Entra client secrets (xxx8Q~…) and storage keys, placed under random keys in random action content.
+  const secret = fc.oneof(
+    fc.tuple(alnum(3), fc.constantFrom(...'0123456789'), alnum(34)).map(([a, d, b]) => `${a}${d}Q~${b}`),
+    alnum(86).map((k) => `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${k}==;EndpointSuffix=core.windows.net`),
+  );
+  it('holds for random secrets in random places', () => {
+    fc.assert(
+      fc.property(secret, fc.constantFrom('body', 'headers', 'value', 'note'), fc.constantFrom('inputs', 'outputs'), (value, key, direction) => {
+        const fs = runContentFindings(content({ direction: direction as 'inputs' | 'outputs', content: { statusCode: 200, [key]: { data: [1, { text: `see ${value} here` }] } } }), ctx());
+        expect(fs.length).toBeGreaterThan(0);
+        const json = JSON.stringify(fs);
+        const core = /AccountKey=([A-Za-z0-9]+)/.exec(value)?.[1] ?? value;
+        expect(json).not.toContain(core);
+        expect(json).not.toContain(core.slice(4, 24));
+      }),
+      { numRuns: 200, seed: 42 },
+    );
   });
 });
 
