@@ -51,7 +51,7 @@ export class FindingBag {
   }
 }
 
-export const describe = (who: { id: string; name?: string; upn?: string }): string =>
+export const whoText = (who: { id: string; name?: string; upn?: string }): string =>
   who.name && who.upn ? `${who.name} (${who.upn})` : who.name ?? who.upn ?? who.id;
 
 export const listText = (xs: string[]): string => (xs.length ? xs.map((x) => `"${x}"`).join(', ') : 'none');

@@ -9,7 +9,7 @@ import type {
   RoleGrant,
 } from '../records';
 import { DRIFT_RULE } from './catalogue';
-import { describe, FindingBag, listText, type DriftDraft } from './draft';
+import { whoText, FindingBag, listText, type DriftDraft } from './draft';
 import { connectionSubject, flowSubject, KEY, normId, principalSubject, roleKey, teamSubject } from './keys';
 import {
   connectionOwnerAllowed,
@@ -139,9 +139,9 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             severity: 'high',
             subject,
             evidenceKey: r.key,
-            title: `${describe(p)} holds role "${r.roleName}", which its baseline does not list`,
+            title: `${whoText(p)} holds role "${r.roleName}", which its baseline does not list`,
             what:
-              `${describe(p)} (${kind}) holds the security role "${r.roleName}" (${viaText(r.via)}); its baseline roles are [${listText(declared.roles)}].` +
+              `${whoText(p)} (${kind}) holds the security role "${r.roleName}" (${viaText(r.via)}); its baseline roles are [${listText(declared.roles)}].` +
               (isNew ? ` The role was added since the previous snapshot.${fromTo}` : prevHeld ? ' It already held the role at the previous snapshot.' : ''),
             evidence: { ...base, change: isNew ? 'added' : 'baseline', roleName: r.roleName, roleId: r.roleId, via: r.via.join(','), baselineRoles: declared.roles.join(',') },
           },
@@ -157,9 +157,9 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             severity: 'medium',
             subject,
             evidenceKey: baselineRoleKey(want),
-            title: `${describe(p)} no longer holds baseline role "${want}"`,
+            title: `${whoText(p)} no longer holds baseline role "${want}"`,
             what:
-              `${describe(p)} (${kind}) does not hold the role "${want}" that its baseline lists; it holds [${listText(roleNames(held))}].` +
+              `${whoText(p)} (${kind}) does not hold the role "${want}" that its baseline lists; it holds [${listText(roleNames(held))}].` +
               (wasHeld ? ` The role was removed since the previous snapshot.${fromTo}` : ''),
             evidence: { ...base, change: wasHeld ? 'removed' : 'baseline', roleName: want, baselineRoles: declared.roles.join(',') },
           },
@@ -176,9 +176,9 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             severity: 'low',
             subject,
             evidenceKey: r.key,
-            title: `${describe(p)} gained role "${r.roleName}" (no baseline covers this identity)`,
+            title: `${whoText(p)} gained role "${r.roleName}" (no baseline covers this identity)`,
             what:
-              `${describe(p)} (${kind}) gained the security role "${r.roleName}" (${viaText(r.via)}) since the previous snapshot; the policy declares no roles for it (uncovered change).` +
+              `${whoText(p)} (${kind}) gained the security role "${r.roleName}" (${viaText(r.via)}) since the previous snapshot; the policy declares no roles for it (uncovered change).` +
               (prevHeld ? fromTo : ` The principal was not in the previous snapshot${sinceText}.`),
             evidence: { ...base, change: 'added', roleName: r.roleName, roleId: r.roleId, via: r.via.join(','), uncovered: true },
           },
@@ -193,8 +193,8 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             severity: 'low',
             subject,
             evidenceKey: r.key,
-            title: `${describe(p)} lost role "${r.roleName}" (no baseline covers this identity)`,
-            what: `${describe(p)} (${kind}) no longer holds the security role "${r.roleName}"; the policy declares no roles for it (uncovered change).${fromTo}`,
+            title: `${whoText(p)} lost role "${r.roleName}" (no baseline covers this identity)`,
+            what: `${whoText(p)} (${kind}) no longer holds the security role "${r.roleName}"; the policy declares no roles for it (uncovered change).${fromTo}`,
             evidence: { ...base, change: 'removed', roleName: r.roleName, roleId: r.roleId, uncovered: true },
           },
           prev,
@@ -212,9 +212,9 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             severity: 'high',
             subject,
             evidenceKey: r.key,
-            title: `Flow-owner account ${describe(p)} holds data role "${r.roleName}"`,
+            title: `Flow-owner account ${whoText(p)} holds data role "${r.roleName}"`,
             what:
-              `${describe(p)} is declared with dataAccess: none but holds "${r.roleName}" (${viaText(r.via)}), a role that grants data access (not in roles.nonDataRoles).` +
+              `${whoText(p)} is declared with dataAccess: none but holds "${r.roleName}" (${viaText(r.via)}), a role that grants data access (not in roles.nonDataRoles).` +
               (isNew ? ` Added since the previous snapshot.${fromTo}` : ''),
             evidence: { ...base, change: isNew ? 'added' : 'baseline', roleName: r.roleName, roleId: r.roleId, via: r.via.join(',') },
           },
@@ -228,9 +228,9 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
             severity: 'critical',
             subject,
             evidenceKey: r.key,
-            title: `Application user ${describe(p)} holds "${r.roleName}"`,
+            title: `Application user ${whoText(p)} holds "${r.roleName}"`,
             what:
-              `The application user ${describe(p)}${p.applicationId ? ` (application id ${p.applicationId})` : ''} holds the privileged role "${r.roleName}" (${viaText(r.via)}).` +
+              `The application user ${whoText(p)}${p.applicationId ? ` (application id ${p.applicationId})` : ''} holds the privileged role "${r.roleName}" (${viaText(r.via)}).` +
               (isNew ? ` Added since the previous snapshot.${fromTo}` : ''),
             evidence: { ...base, change: isNew ? 'added' : 'baseline', roleName: r.roleName, roleId: r.roleId, via: r.via.join(',') },
           },
@@ -287,7 +287,7 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
     const p = principals.get(normId(id));
     return {
       who: { id, applicationId: p?.applicationId, upn: p?.upn ?? perm?.upn, objectId: perm?.objectId },
-      label: p ? describe(p) : perm?.upn ?? id,
+      label: p ? whoText(p) : perm?.upn ?? id,
       principal: p,
     };
   };
@@ -607,8 +607,8 @@ export function driftFindings(current: PermissionSnapshot, previous: PermissionS
           severity: 'high',
           subject: principalSubject(p),
           evidenceKey: KEY.singleIdentity(),
-          title: `${describe(p)} owns ${n} of ${totalFlows} flows and holds data roles`,
-          what: `${describe(p)} owns ${n} of the ${totalFlows} flows (${Math.round(share * 100)}%, threshold ${Math.round(policy.flows.singleIdentityShare * 100)}%) and holds the data role(s) [${listText(names)}]: one account runs the automation and holds the data rights.`,
+          title: `${whoText(p)} owns ${n} of ${totalFlows} flows and holds data roles`,
+          what: `${whoText(p)} owns ${n} of the ${totalFlows} flows (${Math.round(share * 100)}%, threshold ${Math.round(policy.flows.singleIdentityShare * 100)}%) and holds the data role(s) [${listText(names)}]: one account runs the automation and holds the data rights.`,
           evidence: { principalId: ownerId, upn: p.upn, flowsOwned: n, flowsTotal: totalFlows, dataRoles: names.join(',') },
         },
         prevPrincipals?.get(ownerId),

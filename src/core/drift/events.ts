@@ -2,7 +2,7 @@ import type { Finding } from '../finding';
 import type { Policy } from '../policy';
 import type { AuditEvent, Identity } from '../records';
 import { DRIFT_RULE } from './catalogue';
-import { describe, FindingBag, type DriftDraft } from './draft';
+import { whoText, FindingBag, type DriftDraft } from './draft';
 import { flowSubject, KEY, normId, principalSubject, roleKey, teamSubject } from './keys';
 import { coOwnerAllowed, declaresRole, identityFor, isGuest, isPrivilegedRole, mayOwnFlows, unreviewedDataRole } from './policyView';
 
@@ -60,8 +60,8 @@ function targetId(e: AuditEvent): string {
 }
 
 const actorText = (e: AuditEvent): string => {
-  const u = `${describe(e.user)}${e.user.resolved ? '' : ' (unresolved)'}`;
-  const calling = e.callingUser && normId(e.callingUser.id) !== normId(e.user.id) ? ` (call made by ${describe(e.callingUser)})` : '';
+  const u = `${whoText(e.user)}${e.user.resolved ? '' : ' (unresolved)'}`;
+  const calling = e.callingUser && normId(e.callingUser.id) !== normId(e.user.id) ? ` (call made by ${whoText(e.callingUser)})` : '';
   return `by ${u}${calling} at ${e.occurredAt}`;
 };
 
@@ -129,7 +129,7 @@ export function eventDriftFindings(
     const declared = identityFor(policy, who);
     const kind = declared?.kind ?? tp?.kind ?? 'unknown';
     const subject = principalSubject({ id: target, name: tp?.name ?? declared?.name, upn: tp?.upn });
-    const label = describe({ id: target, name: tp?.name ?? declared?.name, upn: tp?.upn });
+    const label = whoText({ id: target, name: tp?.name ?? declared?.name, upn: tp?.upn });
     const pev = { ...ev, principalId: target, principalKind: kind, upn: tp?.upn, applicationId: tp?.applicationId };
 
     if (c.added) {
@@ -209,7 +209,7 @@ export function eventDriftFindings(
   if (!event.recordId) throw new DriftEventError('recordId', event.eventId, 'a workflow share/assign event needs the workflow id');
   const subject = flowSubject(event.recordId);
   const flowLabel = event.recordId;
-  const label = describe({ id: target, name: tp?.name, upn: tp?.upn });
+  const label = whoText({ id: target, name: tp?.name, upn: tp?.upn });
   const fev = { ...base, flowId: normId(event.recordId), principalId: target, upn: tp?.upn };
 
   if (c.type === 'assign') {
