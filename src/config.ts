@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { SETTINGS } from './settings';
 
@@ -59,12 +60,14 @@ const schema = z
     FLOWWARDEN_LOG_LEVEL: z.enum(['info', 'warn', 'error'], { error: 'FLOWWARDEN_LOG_LEVEL: expected info, warn or error' }),
   })
   .superRefine((v, ctx) => {
-    if (!v.FLOWWARDEN_STORAGE_CONNECTION_STRING && !v.FLOWWARDEN_STORAGE_ACCOUNT_URL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['FLOWWARDEN_STORAGE_ACCOUNT_URL'],
-        message: 'FLOWWARDEN_STORAGE_ACCOUNT_URL or FLOWWARDEN_STORAGE_CONNECTION_STRING: one is required',
-      });
+    // An unresolved Key Vault reference stays as the literal text: never use it as a key.
+    for (const name of ['FLOWWARDEN_FINGERPRINT_KEY', 'FLOWWARDEN_STORAGE_CONNECTION_STRING'] as const) {
+      if (typeof v[name] === 'string' && v[name]!.startsWith('@Microsoft.KeyVault(')) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `${name}: the Key Vault reference did not resolve (check the app's identity has Key Vault Secrets User and the secret exists)` });
+      }
+    }
+    if (v.FLOWWARDEN_WEBHOOK_SECRET.some((s) => s.startsWith('@Microsoft.KeyVault('))) {
+      ctx.addIssue({ code: 'custom', path: ['FLOWWARDEN_WEBHOOK_SECRET'], message: 'FLOWWARDEN_WEBHOOK_SECRET: the Key Vault reference did not resolve (check the app\'s identity has Key Vault Secrets User and the secret exists)' });
     }
   });
 
@@ -103,18 +106,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     withDefaults[s.name] = v === undefined || v === '' ? s.default ?? v : v;
   }
   const res = schema.safeParse(withDefaults);
-  if (!res.success) {
-    throw new ConfigError(
-      res.error.issues.map((i) => {
-        const name = String(i.path[0] ?? '');
-        return i.message.startsWith(name) && name ? i.message : `${name}: ${i.message}`;
-      }),
-    );
+  // Checked outside the schema so it is reported together with every other problem.
+  const storage = withDefaults['FLOWWARDEN_STORAGE_CONNECTION_STRING'] || withDefaults['FLOWWARDEN_STORAGE_ACCOUNT_URL']
+    ? []
+    : ['FLOWWARDEN_STORAGE_ACCOUNT_URL or FLOWWARDEN_STORAGE_CONNECTION_STRING: one is required'];
+  if (!res.success || storage.length) {
+    throw new ConfigError([
+      ...(res.success
+        ? []
+        : res.error.issues.map((i) => {
+            const name = String(i.path[0] ?? '');
+            return i.message.startsWith(name) && name ? i.message : `${name}: ${i.message}`;
+          })),
+      ...storage,
+    ]);
   }
   const v = res.data;
   const tableUrl = v.FLOWWARDEN_STORAGE_ACCOUNT_URL?.replace(/\/+$/, '');
+  // In Azure the working directory is not the app root: resolve a relative policy path from the script root.
+  const scriptRoot = env['AzureWebJobsScriptRoot'];
+  const policyPath = scriptRoot && !path.isAbsolute(v.FLOWWARDEN_POLICY) ? path.join(scriptRoot, v.FLOWWARDEN_POLICY) : v.FLOWWARDEN_POLICY;
   return {
-    policyPath: v.FLOWWARDEN_POLICY,
+    policyPath,
     storage: {
       connectionString: v.FLOWWARDEN_STORAGE_CONNECTION_STRING,
       tableUrl,
