@@ -9,7 +9,7 @@ import { fingerprint, maskedPreview } from '../fingerprint';
 import type { Policy, Suppression } from '../policy';
 import type { RunActionContent } from '../records';
 import { SECRET_RULES_CATALOGUE } from './catalogue';
-import { scanValue, type SecretHit } from './engine';
+import { scanValue } from './engine';
 
 export const DEFAULT_PORTAL_URL = 'https://make.powerautomate.com';
 
@@ -250,33 +250,4 @@ export function contentTooLargeFinding(
     ctx.detectedAt,
   );
   return applySecretPolicy([f], ctx).findings[0];
-}
-
-/** Hit enriched with what a finding may carry (never the value). Internal helper for sibling modules. */
-export interface SafeHit {
-  ruleId: string;
-  severity: Severity;
-  confidence?: 'high' | 'medium';
-  path: string;
-  start: number;
-  end: number;
-  fingerprint: string;
-  maskedPreview: string;
-}
-
-/** Replace each hit's value by its fingerprint and masked preview, as early as possible. */
-export function toSafeHits(hits: SecretHit[], key: string): SafeHit[] {
-  return hits.map((h) => {
-    const s: SafeHit = {
-      ruleId: h.ruleId,
-      severity: h.severity,
-      path: h.path || '$',
-      start: h.start,
-      end: h.end,
-      fingerprint: fingerprint(h.value, key),
-      maskedPreview: maskedPreview(h.value),
-    };
-    if (h.confidence) s.confidence = h.confidence;
-    return s;
-  });
 }
