@@ -1,12 +1,13 @@
 import type { FindingKind } from './finding';
 import type { RuleInfo } from './ruleInfo';
+import { SECRET_RULES_CATALOGUE } from './secrets/catalogue';
+import { MODIFIER_RULES_CATALOGUE } from './modifiers/catalogue';
+import { DRIFT_RULES_CATALOGUE } from './drift/catalogue';
 
 /**
  * The merged rule catalogue: every detection area exports its RuleInfo[] and this file indexes them
  * by ruleId. Emails, docs and Log Analytics reuse the same what / why / how-to-fix text.
- *
- * Area catalogues (src/core/secrets/catalogue.ts, src/core/modifiers/catalogue.ts,
- * src/core/drift/catalogue.ts) are added to AREA_CATALOGUES as they land.
+
  */
 
 /** Self-monitoring rules (kind `health`). */
@@ -79,8 +80,8 @@ const PREFIX_KIND: Record<string, FindingKind> = {
   health: 'health',
 };
 
-/** Area catalogues merged into the index (see the file comment). */
-const AREA_CATALOGUES: readonly (readonly RuleInfo[])[] = [HEALTH_RULES];
+/** Area catalogues merged into the index. */
+const AREA_CATALOGUES: readonly (readonly RuleInfo[])[] = [SECRET_RULES_CATALOGUE, MODIFIER_RULES_CATALOGUE, DRIFT_RULES_CATALOGUE, HEALTH_RULES];
 
 function buildIndex(lists: readonly (readonly RuleInfo[])[]): Map<string, RuleInfo> {
   const index = new Map<string, RuleInfo>();

@@ -15,6 +15,7 @@ import {
   takeTokens,
   ACS_DEFAULT_LIMITS,
 } from '../../../src/core/alerts/plan';
+import { allRules, ruleInfo } from '../../../src/core/catalogue';
 import { ENV, finding, policy } from './fixtures';
 
 const alerts = policy().alerts;
@@ -144,5 +145,19 @@ describe('throttle (token buckets)', () => {
     expect(backoffMs(1)).toBe(30_000);
     expect(backoffMs(2)).toBe(60_000);
     expect(backoffMs(20)).toBe(3_600_000);
+  });
+});
+
+describe('catalogue', () => {
+  it('merges every area catalogue and falls back to a generic entry by prefix', () => {
+    const ids = allRules().map((r) => r.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const prefix of ['secret.', 'modifier.', 'drift.', 'health.']) expect(ids.some((id) => id.startsWith(prefix))).toBe(true);
+    expect(ruleInfo('health.source-stalled')?.severity).toBe('high');
+    expect(ruleInfo('modifier.not-in-policy')?.kind).toBe('unexpected-modifier');
+    expect(ruleInfo('secret.something-new')).toMatchObject({ id: 'secret.something-new', kind: 'secret-exposure' });
+    expect(ruleInfo('weird')).toBeUndefined();
+    expect(ruleInfo('weird', 'permission-drift')?.kind).toBe('permission-drift');
+    for (const r of allRules()) expect(r.why.length && r.fix.length).toBeGreaterThan(0);
   });
 });

@@ -89,14 +89,14 @@ describe('renderDigest', () => {
   it('sections by flow/rule with counts and uses the generic catalogue entry for unknown rules', () => {
     const fs = [
       finding({ key: '1', severity: 'medium' }),
-      finding({ key: '2', severity: 'low', kind: 'permission-drift', ruleId: 'drift.role-added', subject: { type: 'principal', id: 'u1' }, evidence: { roleName: 'System Administrator' } }),
+      finding({ key: '2', severity: 'low', kind: 'permission-drift', ruleId: 'drift.some-future-rule', subject: { type: 'principal', id: 'u1' }, evidence: { roleName: 'System Administrator' } }),
     ];
     const msg = renderDigest(fs, { ...ctx, digestHours: 24, now: new Date('2025-01-03T00:00:00Z') });
     expect(msg.subject).toContain('Digest');
     expect(msg.subject).toContain('2 findings');
     expect(msg.subject).toContain('1 medium, 1 low');
     expect(msg.text).toContain('== Flow flow-1');
-    expect(msg.text).toContain('== Rule drift.role-added');
+    expect(msg.text).toContain('== Rule drift.some-future-rule');
     expect(msg.text).toContain('last 24 hours');
     expect(msg.text).toContain('Restore the baseline');
     expect(msg.html).toContain('<h3');
