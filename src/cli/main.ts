@@ -1,7 +1,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
 import { PolicyError } from '../core/policy';
+import { loadPolicyFile } from '../policyFile';
+import { runDemo } from './demo';
+import { runDetect } from './detect';
+import { runFindings } from './findings';
 import { EXIT, processIO, UsageError, type CliIO } from './io';
+import { runQueryCommand } from './queryCommand';
+import { runScan } from './scan';
+import { runServe } from './serve';
+import { runSimulate } from './simulate';
 
 const USAGE = `usage: flowwarden <command> [options]
 
@@ -23,19 +31,19 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   try {
     switch (command) {
       case 'demo':
-        return await (await import('./demo')).runDemo(rest, io);
+        return await runDemo(rest, io);
       case 'scan':
-        return await (await import('./scan')).runScan(rest, io);
+        return await runScan(rest, io);
       case 'detect':
-        return await (await import('./detect')).runDetect(rest, io);
+        return await runDetect(rest, io);
       case 'findings':
-        return await (await import('./findings')).runFindings(rest, io);
+        return await runFindings(rest, io);
       case 'query':
-        return await (await import('./queryCommand')).runQueryCommand(rest, io);
+        return await runQueryCommand(rest, io);
       case 'simulate':
-        return await (await import('./simulate')).runSimulate(rest, io);
+        return await runSimulate(rest, io);
       case 'serve':
-        return await (await import('./serve')).runServe(rest, io);
+        return await runServe(rest, io);
       case 'policy':
         return await runPolicy(rest, io);
       case undefined:
@@ -69,7 +77,6 @@ async function runPolicy(argv: string[], io: CliIO): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
   const [sub, file] = positionals;
   if (sub !== 'check' || !file || positionals.length > 2) throw new UsageError('usage: flowwarden policy check FILE');
-  const { loadPolicyFile } = await import('../policyFile');
   const policy = await loadPolicyFile(file);
   io.stdout.write(
     `${file}: valid (${policy.environments.length} environment(s), ${Object.keys(policy.tables).length} table(s), ${policy.identities.length} identit${policy.identities.length === 1 ? 'y' : 'ies'})\n`,

@@ -76,8 +76,12 @@ export interface DeliveryReport {
   skipped: string[];
   /** Findings waiting for the digest. */
   pending: string[];
-  /** Not sent now because of the throttle or a failure; retried later. */
+  /** Not sent yet: throttled, or still running at ACS (polled later). */
   deferred: string[];
+  /** Subset of `deferred` held back by the throttle: a queue worker should retry these messages later. */
+  throttled: string[];
+  /** Sends that failed; retried with backoff by the `deliverDigest` sweep. */
+  retrying: string[];
   failed: string[];
   /** Findings the queue named but the store does not hold. */
   missing: string[];
@@ -86,12 +90,14 @@ export interface DeliveryReport {
 }
 
 function emptyReport(): DeliveryReport {
-  return { sent: [], skipped: [], pending: [], deferred: [], failed: [], missing: [] };
+  return { sent: [], skipped: [], pending: [], deferred: [], throttled: [], retrying: [], failed: [], missing: [] };
 }
 
 const THROTTLE_ROUTE = '_throttle';
 const THROTTLE_KEY = 'acs';
 const DIGEST_KEY = '_digest';
+/** Findings per digest email (and per message record). */
+const DIGEST_MAX_FINDINGS = 150;
 
 interface FindingRef {
   environmentId: string;
@@ -130,7 +136,11 @@ export async function deliverImmediate(deps: DeliverAlertsDeps, items: AlertQueu
     for (const route of routes) await markPending(deps, route, f);
     report.pending.push(f.id);
   }
-  for (const plan of planImmediate(findings.filter((f) => isImmediate(f, alerts)), alerts)) {
+  const now = findings.filter((f) => isImmediate(f, alerts));
+  for (const f of now) {
+    if (!routesFor(f, alerts).length) deps.log.warn('no alert route for finding (policy alerts.routes and alerts.fallback are empty)', { findingId: f.id });
+  }
+  for (const plan of planImmediate(now, alerts)) {
     await sendPlanned(deps, plan, report);
   }
   return report;
@@ -150,9 +160,11 @@ export async function drainAlertsQueue(
     if (!msgs.length) break;
     const r = await deliverImmediate(deps, msgs.map((m) => m.body));
     merge(total, r);
-    const keep = new Set([...r.deferred]);
+    // Throttled messages stay and come back after their visibility timeout; failures are retried by
+    // the deliverDigest sweep with backoff, so their messages are done.
+    const keep = new Set(r.throttled);
     for (const m of msgs) if (!keep.has(m.body.findingId)) await deps.alertsQueue.delete(m);
-    if (r.deferred.length) break;
+    if (r.throttled.length) break;
   }
   return total;
 }
@@ -188,10 +200,19 @@ export async function deliverDigest(deps: DeliverAlertsDeps, options: { force?: 
       report.pending.push(...forDigest.map((f) => f.id));
       continue;
     }
-    const plan = planDigest(route, forDigest);
-    if (!plan) continue;
-    const outcome = await sendPlanned(deps, plan, report);
-    if (outcome === 'sent' || outcome === 'already') {
+    // A message record holds its finding refs (≤ 32 K chars per table property): cap each digest.
+    let delivered = false;
+    let lastKey = '';
+    for (let i = 0; i < forDigest.length; i += DIGEST_MAX_FINDINGS) {
+      const plan = planDigest(route, forDigest.slice(i, i + DIGEST_MAX_FINDINGS));
+      if (!plan) continue;
+      const outcome = await sendPlanned(deps, plan, report);
+      if (outcome === 'sent' || outcome === 'already') {
+        delivered = true;
+        lastKey = plan.key;
+      }
+    }
+    if (delivered) {
       await putQuiet(deps, {
         route: route.key,
         key: DIGEST_KEY,
@@ -199,7 +220,7 @@ export async function deliverDigest(deps: DeliverAlertsDeps, options: { force?: 
         findingIds: [],
         attempts: 0,
         updatedAt: now.toISOString(),
-        payload: JSON.stringify({ lastDigestAt: now.toISOString(), lastKey: plan.key }),
+        payload: JSON.stringify({ lastDigestAt: now.toISOString(), lastKey }),
         etag: state?.etag,
       });
     }
@@ -224,6 +245,11 @@ async function sendPlanned(deps: DeliverAlertsDeps, planned: PlannedMessage, rep
     current.set(f.id, rec);
     if (rec?.state === 'sent') {
       report.skipped.push(f.id);
+      continue;
+    }
+    if (rec?.state === 'failed' && notYet(rec, now)) {
+      // Backing off after a failed send: the sweep retries it when due.
+      report.retrying.push(f.id);
       continue;
     }
     if (rec?.state === 'sending') {
@@ -264,6 +290,7 @@ async function sendPlanned(deps: DeliverAlertsDeps, planned: PlannedMessage, rep
   const wait = await takeThrottle(deps, cost);
   if (wait > 0) {
     report.deferred.push(...candidates.map((f) => f.id));
+    report.throttled.push(...candidates.map((f) => f.id));
     report.retryAfterMs = Math.max(report.retryAfterMs ?? 0, wait);
     deps.log.warn('alert send deferred by the ACS throttle', { route: route.key, message: key, waitMs: wait });
     return 'deferred';
@@ -392,7 +419,7 @@ async function settle(
       payload: JSON.stringify({ ...ref, nextAttemptAt: next }),
     });
   }
-  (attempts >= max ? report.failed : report.deferred).push(...findingIds);
+  (attempts >= max ? report.failed : report.retrying).push(...findingIds);
   deps.log.error('alert email failed', { route: route.key, message: msgRec.key, attempts, error: error ?? `ACS status ${status}` });
   return 'failed';
 }
@@ -407,6 +434,7 @@ async function resumeMessage(deps: DeliverAlertsDeps, route: AlertRoute, msgRec:
   if (deps.email.getStatus) {
     if ((await takeThrottle(deps, 1)) > 0) {
       report.deferred.push(...msgRec.findingIds);
+      report.throttled.push(...msgRec.findingIds);
       return 'deferred';
     }
     status = (await deps.email.getStatus(msgRec.operationId)).status;
@@ -432,6 +460,7 @@ async function resumeMessage(deps: DeliverAlertsDeps, route: AlertRoute, msgRec:
     if (!findings.length) return 'empty';
     if ((await takeThrottle(deps, deps.requestsPerSend ?? 3)) > 0) {
       report.deferred.push(...taken.findingIds);
+      report.throttled.push(...taken.findingIds);
       return 'deferred';
     }
     // Same Operation-Id: if the first post did reach ACS after all, the service dedupes it.
@@ -586,6 +615,8 @@ function merge(into: DeliveryReport, r: DeliveryReport): void {
   into.skipped.push(...r.skipped);
   into.pending.push(...r.pending);
   into.deferred.push(...r.deferred);
+  into.throttled.push(...r.throttled);
+  into.retrying.push(...r.retrying);
   into.failed.push(...r.failed);
   into.missing.push(...r.missing);
   if (r.retryAfterMs !== undefined) into.retryAfterMs = Math.max(into.retryAfterMs ?? 0, r.retryAfterMs);

@@ -70,7 +70,15 @@ export async function scanDefinitions(deps: ScanDefinitionsDeps, options: { envi
         seen.add(flow.flowId.toLowerCase());
         findings.push(
           ...definitionFindings(
-            { environmentId: env.id, flowId: flow.flowId, ...(flow.displayName ? { displayName: flow.displayName } : {}), definition: flow.definition, source: 'flow-api' },
+            {
+              environmentId: env.id,
+              flowId: flow.flowId,
+              ...(flow.displayName ? { displayName: flow.displayName } : {}),
+              definition: flow.definition,
+              source: 'flow-api',
+              connectionReferences: Object.fromEntries(flow.connectionReferences.map((r) => [r.name, r])),
+              ...(flow.lastModifiedTime ? { observedAt: flow.lastModifiedTime } : {}),
+            },
             { ...ctxBase, secretEnvVars: secretVars },
           ),
         );
@@ -79,9 +87,9 @@ export async function scanDefinitions(deps: ScanDefinitionsDeps, options: { envi
       for await (const wf of deps.dataverse.listWorkflows(env.id, { ...options, category: 5 })) {
         if (seen.has(wf.workflowid.toLowerCase()) || !wf.clientdata) continue;
         res.solutionFlows++;
-        let definition: unknown;
+        let parsed: ReturnType<typeof parseClientData>;
         try {
-          definition = parseClientData(wf.clientdata).definition;
+          parsed = parseClientData(wf.clientdata);
         } catch (e) {
           res.poisoned++;
           await deps.poison.put({
@@ -93,7 +101,20 @@ export async function scanDefinitions(deps: ScanDefinitionsDeps, options: { envi
           });
           continue;
         }
-        findings.push(...definitionFindings({ environmentId: env.id, flowId: wf.workflowid, displayName: wf.name, definition, source: 'dataverse' }, { ...ctxBase, secretEnvVars: secretVars }));
+        findings.push(
+          ...definitionFindings(
+            {
+              environmentId: env.id,
+              flowId: wf.workflowid,
+              displayName: wf.name,
+              definition: parsed.definition,
+              connectionReferences: parsed.connectionReferences,
+              source: 'dataverse',
+              ...(wf.modifiedon ? { observedAt: wf.modifiedon } : {}),
+            },
+            { ...ctxBase, secretEnvVars: secretVars },
+          ),
+        );
       }
       res.findings += findings.length;
       const { created } = await deps.findings.upsertMany(findings);

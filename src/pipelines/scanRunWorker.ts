@@ -108,7 +108,9 @@ export async function scanRun(deps: ScanRunDeps, msg: RunScanMessage, options: {
     const def = flow.index.get(action.name);
     for (const direction of ['inputs', 'outputs'] as const) {
       const link = direction === 'inputs' ? action.inputsLink : action.outputsLink;
-      const secured = direction === 'inputs' ? def?.secureInputs : def?.secureOutputs;
+      // Secured per the definition or per the run (the service omits the link's uri for a secured side).
+      const secured =
+        (direction === 'inputs' ? def?.secureInputs || action.inputsSecured : def?.secureOutputs || action.outputsSecured) || (link !== undefined && !link.uri);
       if (!link || secured) {
         if (secured) res.skippedSecured++;
         continue;

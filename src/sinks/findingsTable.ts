@@ -22,6 +22,25 @@ interface FindingEntity extends Record<string, unknown> {
   state: string;
 }
 
+function idPartition(id: string): string {
+  return id.slice(0, 2);
+}
+
+/** Run `f` over `items` with at most `limit` in flight; results in input order. */
+async function mapLimit<T, R>(items: T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
 /** `{environmentId}_{yyyyMMdd of observedAt}` (DESIGN.md §5). */
 export function findingPartition(environmentId: string, observedAt: string): string {
   const d = new Date(observedAt);
@@ -81,25 +100,42 @@ export class TableFindingStore implements FindingStore {
 
   async upsertMany(findings: Finding[]): Promise<{ created: string[] }> {
     if (findings.length === 0) return { created: [] };
-    const table = await this.table();
-    const byPartition = new Map<string, FindingEntity[]>();
-    const seen = new Set<string>();
-    for (const f of findings) {
-      if (seen.has(f.id)) continue;
-      seen.add(f.id);
+    const [table, ids] = await Promise.all([this.table(), this.tables.ready(TABLES.findingIds)]);
+    const unique = [...new Map(findings.map((f) => [f.id, f])).values()];
+    const entities = unique.map((f) => {
       const e = toEntity(f);
       checkEntity(TABLES.findings, e);
+      return e;
+    });
+    // A finding is new when its id is in no partition yet (its observedAt may differ from the first sighting's).
+    const known = await mapLimit(entities, 16, async (e) => {
+      try {
+        await ids.getEntity(idPartition(e.rowKey), e.rowKey, { queryOptions: { select: ['partition'] } });
+        return true;
+      } catch (err) {
+        if (isStatus(err, 404)) return false;
+        throw err;
+      }
+    });
+    const fresh = entities.filter((_, i) => !known[i]);
+    const byPartition = new Map<string, FindingEntity[]>();
+    for (const e of fresh) {
       const list = byPartition.get(e.partitionKey) ?? [];
       list.push(e);
       byPartition.set(e.partitionKey, list);
     }
     const created: string[] = [];
-    for (const entities of byPartition.values()) {
-      for (let i = 0; i < entities.length; i += MAX_BATCH) {
-        const chunk = entities.slice(i, i + MAX_BATCH);
-        created.push(...(await this.createChunk(table, chunk)));
-      }
+    for (const list of byPartition.values()) {
+      for (let i = 0; i < list.length; i += MAX_BATCH) created.push(...(await this.createChunk(table, list.slice(i, i + MAX_BATCH))));
     }
+    // The index is written after the finding: a crash in between re-creates nothing (409 on the same partition) and indexes it next time.
+    await mapLimit(fresh, 16, async (e) => {
+      try {
+        await ids.createEntity({ partitionKey: idPartition(e.rowKey), rowKey: e.rowKey, partition: e.partitionKey });
+      } catch (err) {
+        if (!isStatus(err, 409)) throw err;
+      }
+    });
     return { created };
   }
 
@@ -128,8 +164,21 @@ export class TableFindingStore implements FindingStore {
 
   async get(id: string, environmentId: string, observedAt: string): Promise<StoredFinding | undefined> {
     const table = await this.table();
+    const read = async (pk: string) => {
+      try {
+        return fromEntity(await table.getEntity<FindingEntity>(pk, id));
+      } catch (e) {
+        if (isStatus(e, 404)) return undefined;
+        throw e;
+      }
+    };
+    const direct = await read(findingPartition(environmentId, observedAt));
+    if (direct) return direct;
+    // The caller's observedAt may be a later sighting's: the id index knows the partition of the stored row.
+    const ids = await this.tables.ready(TABLES.findingIds);
     try {
-      return fromEntity(await table.getEntity<FindingEntity>(findingPartition(environmentId, observedAt), id));
+      const ref = await ids.getEntity<{ partition: string }>(idPartition(id), id);
+      return await read(ref.partition);
     } catch (e) {
       if (isStatus(e, 404)) return undefined;
       throw e;

@@ -11,6 +11,8 @@ export const TABLES = {
   alerts: 'FlowWardenAlerts',
   poison: 'FlowWardenPoison',
   backlog: 'FlowWardenBacklog',
+  /** finding id → the partition that holds it, so a finding whose observedAt moves is still written once. */
+  findingIds: 'FlowWardenFindingIds',
 } as const;
 
 export interface StorageTarget {

@@ -162,3 +162,17 @@ describe('other stores (Azurite)', () => {
     expect(await q.poisonCount()).toBe(1);
   });
 });
+
+describe('TableFindingStore: one row per id even when observedAt moves', () => {
+  it('does not write a second row in another day partition', async () => {
+    const { tables } = isolatedStorage('find5');
+    const store = new TableFindingStore(tables);
+    const first = finding(7, { observedAt: '2026-11-01T10:00:00.000Z' });
+    const later = { ...first, observedAt: '2026-11-09T10:00:00.000Z', detectedAt: '2026-11-09T10:00:00.000Z' };
+    expect((await store.upsertMany([first])).created).toEqual([first.id]);
+    expect((await store.upsertMany([later])).created).toEqual([]);
+    const all = await store.queryAll({});
+    expect(all).toHaveLength(1);
+    expect(all[0]!.observedAt).toBe('2026-11-01T10:00:00.000Z');
+  });
+});

@@ -1,0 +1,25 @@
+import { app } from '@azure/functions';
+import { jobDeliverAlerts, jobDigest, jobDrainBacklog } from '../src/jobs';
+import { getApp } from '../src/runtime';
+
+// Queue: immediate alerts for new findings (deduped by finding id, throttled under ACS limits).
+app.storageQueue('deliverAlerts', {
+  queueName: 'flowwarden-alerts',
+  connection: 'AzureWebJobsStorage',
+  handler: async (message, context) => {
+    const r = await jobDeliverAlerts(await getApp(), [message as never]);
+    context.log(`deliverAlerts: ${r.sent.length} sent, ${r.pending.length} for the digest`);
+    if (r.deferred.length) throw new Error(`alert deferred (throttled or failed); retried by the queue`);
+  },
+});
+
+// Timer: the digest on the policy's cadence, retries of deferred alerts, and the Log Analytics backlog.
+app.timer('deliverDigest', {
+  schedule: '%FLOWWARDEN_ALERTS_SCHEDULE%',
+  handler: async (_timer, context) => {
+    const flowwarden = await getApp();
+    const r = await jobDigest(flowwarden);
+    const b = await jobDrainBacklog(flowwarden);
+    context.log(`deliverDigest: ${r.sent.length} sent; Log Analytics backlog ${JSON.stringify(b)}`);
+  },
+});

@@ -1,0 +1,225 @@
+import { Cron } from 'croner';
+import type { App } from './compose';
+import type { HandlerRequest, HandlerResponse } from './host/httpTypes';
+import { handleDataverseWebhook } from './pipelines/dataverseWebhook';
+import { deliverDigest, deliverImmediate, drainAlertsQueue, type AlertQueueItem, type DeliverAlertsDeps } from './pipelines/deliverAlerts';
+import { checkHealth, healthReport } from './pipelines/health';
+import { pollAudit, AUDIT_SOURCE } from './pipelines/pollAudit';
+import { scanDefinitions, DEFINITIONS_SOURCE } from './pipelines/scanDefinitions';
+import { scanRun } from './pipelines/scanRunWorker';
+import { scanRuns, RUNS_SOURCE, type RunScanMessage } from './pipelines/scanRuns';
+import { snapshotPermissions, PERMISSIONS_SOURCE } from './pipelines/snapshotPermissions';
+import { drainBacklog } from './sinks/logAnalytics';
+
+/**
+ * The jobs of DESIGN.md §3, each binding one pipeline to the composed app. `functions/` (Azure), `serve`
+ * (local host), `scan` and `demo` (CLI) all call these, so every way of running executes the same code.
+ */
+
+/** Same retry budget as host.json `maxDequeueCount`: after it a message goes to the poison queue. */
+export const MAX_DEQUEUE = 5;
+
+export function jobScanRuns(app: App) {
+  return scanRuns({
+    flowApi: app.flowApi,
+    checkpoints: app.checkpoints,
+    runsQueue: app.runsQueue,
+    policy: app.policy,
+    clock: app.clock,
+    log: app.log,
+    lookbackMinutes: app.config.lookbackMinutes,
+    initialLookbackHours: app.config.initialLookbackHours,
+  });
+}
+
+export function jobScanRun(app: App, msg: RunScanMessage) {
+  return scanRun({ flowApi: app.flowApi, findings: app.findings, policy: app.policy, fingerprintKey: app.config.fingerprintKey, clock: app.clock, log: app.log, cache: app.runCache }, validateRunMessage(msg));
+}
+
+/** A queue body that is not a run reference is a poisoned message: say which field is wrong. */
+export function validateRunMessage(body: unknown): RunScanMessage {
+  const b = body as Partial<RunScanMessage> | null;
+  for (const field of ['environmentId', 'flowId', 'runId'] as const) {
+    if (!b || typeof b[field] !== 'string' || !b[field]) throw new PoisonMessageError(`run message: ${field} must be a non-empty string`);
+  }
+  return b as RunScanMessage;
+}
+
+export class PoisonMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PoisonMessageError';
+  }
+}
+
+/**
+ * Local stand-in for the queue trigger (CLI, serve, demo, bench): receive run messages, scan them with
+ * bounded concurrency, delete on success, leave failures for a retry after the visibility timeout, and
+ * set a message aside (poison queue + poison table) when it is malformed or out of retries.
+ */
+export async function jobDrainRuns(app: App, options: { concurrency?: number; visibilityTimeoutSec?: number; maxIdlePolls?: number } = {}) {
+  const totals = { messages: 0, actions: 0, fetched: 0, findings: 0, created: 0, failed: 0, poisoned: 0 };
+  const concurrency = options.concurrency ?? 8;
+  let idle = 0;
+  while (idle < (options.maxIdlePolls ?? 1)) {
+    const msgs = await app.runsQueue.receive(32, options.visibilityTimeoutSec ?? 60);
+    if (msgs.length === 0) {
+      idle++;
+      continue;
+    }
+    idle = 0;
+    let i = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, msgs.length) }, async () => {
+        while (i < msgs.length) {
+          const m = msgs[i++]!;
+          totals.messages++;
+          try {
+            const r = await jobScanRun(app, m.body);
+            totals.actions += r.actions;
+            totals.fetched += r.fetched;
+            totals.findings += r.findings;
+            totals.created += r.created.length;
+            await app.runsQueue.delete(m);
+          } catch (e) {
+            const reason = e instanceof Error ? e.message : String(e);
+            if (e instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
+              totals.poisoned++;
+              await setAsidePoisonRun(app, m.body, reason);
+              await app.runsQueue.poison(m, reason);
+            } else {
+              totals.failed++;
+              app.log.warn('scanRunWorker: run failed, will retry', { runId: (m.body as RunScanMessage)?.runId, error: reason, dequeueCount: m.dequeueCount });
+            }
+          }
+        }
+      }),
+    );
+  }
+  return totals;
+}
+
+/** Record a poisoned run message in the poison table (counted by health). */
+export async function setAsidePoisonRun(app: App, body: unknown, reason: string): Promise<void> {
+  const b = (body ?? {}) as Partial<RunScanMessage>;
+  await app.poison.put({
+    source: RUNS_SOURCE,
+    environmentId: typeof b.environmentId === 'string' ? b.environmentId : 'unknown',
+    key: `${b.flowId ?? '?'}/${b.runId ?? '?'}`,
+    reason,
+    at: app.clock.now().toISOString(),
+  });
+}
+
+export function jobScanDefinitions(app: App) {
+  return scanDefinitions({
+    flowApi: app.flowApi,
+    dataverse: app.dataverse,
+    findings: app.findings,
+    checkpoints: app.checkpoints,
+    poison: app.poison,
+    policy: app.policy,
+    fingerprintKey: app.config.fingerprintKey,
+    clock: app.clock,
+    log: app.log,
+    initialLookbackHours: app.config.initialLookbackHours,
+  });
+}
+
+export function jobPollAudit(app: App) {
+  return pollAudit({
+    dataverse: app.dataverse,
+    findings: app.findings,
+    checkpoints: app.checkpoints,
+    profiles: app.profiles,
+    poison: app.poison,
+    policy: app.policy,
+    log: app.log,
+    clock: app.clock,
+    lookbackMinutes: app.config.lookbackMinutes,
+    initialLookbackHours: app.config.initialLookbackHours,
+    resolver: app.resolver,
+  });
+}
+
+export function jobSnapshotPermissions(app: App) {
+  return snapshotPermissions({
+    dataverse: app.dataverse,
+    flowApi: app.flowApi,
+    connections: app.connections,
+    policy: app.policy,
+    clock: app.clock,
+    snapshots: app.snapshots,
+    findings: app.findings,
+    checkpoints: app.checkpoints,
+    log: app.log,
+  });
+}
+
+export function jobWebhook(app: App, req: HandlerRequest): Promise<HandlerResponse> {
+  return handleDataverseWebhook(req, {
+    findings: app.findings,
+    profiles: app.profiles,
+    poison: app.poison,
+    resolver: app.resolver,
+    policy: app.policy,
+    webhookSecrets: app.config.webhookSecrets,
+    maxBytes: app.config.webhookMaxBytes,
+    log: app.log,
+    clock: app.clock,
+  });
+}
+
+function alertDeps(app: App): DeliverAlertsDeps {
+  if (!app.email) throw new Error('alerts: no email sender configured (set FLOWWARDEN_ACS_ENDPOINT and FLOWWARDEN_EMAIL_SENDER, or FLOWWARDEN_OUTBOX_DIR)');
+  return { findings: app.findingStore, alertState: app.alertState, email: app.email, policy: app.policy, clock: app.clock, log: app.log, alertsQueue: app.alertsQueue };
+}
+
+export function jobDeliverAlerts(app: App, items: AlertQueueItem[]) {
+  return deliverImmediate(alertDeps(app), items);
+}
+
+export function jobDrainAlerts(app: App) {
+  return drainAlertsQueue(alertDeps(app));
+}
+
+export function jobDigest(app: App, options: { force?: boolean } = {}) {
+  return deliverDigest(alertDeps(app), options);
+}
+
+export function jobDrainBacklog(app: App) {
+  if (!app.findingsLog) return Promise.resolve({ uploaded: 0, remaining: 0, dropped: 0 });
+  return drainBacklog({ findingsLog: app.findingsLog, backlog: app.backlog, clock: app.clock, log: app.log, findings: app.findingStore });
+}
+
+/** Interval of each source's schedule in minutes, to tell "late" from "stalled". */
+export function sourceIntervals(app: App): Record<string, number> {
+  const s = app.config.schedules;
+  return {
+    [RUNS_SOURCE]: intervalMinutes(s.runs),
+    [DEFINITIONS_SOURCE]: intervalMinutes(s.definitions),
+    [AUDIT_SOURCE]: intervalMinutes(s.audit),
+    [PERMISSIONS_SOURCE]: intervalMinutes(s.permissions),
+  };
+}
+
+export function intervalMinutes(ncrontab: string): number {
+  const runs = new Cron(ncrontab, { timezone: 'UTC', paused: true }).nextRuns(2);
+  if (runs.length < 2) return 60;
+  return Math.max(1, (runs[1]!.getTime() - runs[0]!.getTime()) / 60_000);
+}
+
+export function jobHealthReport(app: App) {
+  return healthReport({ checkpoints: app.checkpoints, poison: app.poison, clock: app.clock, schedules: sourceIntervals(app), stallIntervals: app.config.stallIntervals });
+}
+
+export function jobCheckHealth(app: App) {
+  return checkHealth({ checkpoints: app.checkpoints, poison: app.poison, clock: app.clock, schedules: sourceIntervals(app), stallIntervals: app.config.stallIntervals, findings: app.findings });
+}
+
+/** GET /api/health: per-source lag and last success; 503 when a source is stalled. */
+export async function jobHealthHttp(app: App): Promise<HandlerResponse> {
+  const report = await jobHealthReport(app);
+  const stalled = report.sources.some((s: { stalled: boolean }) => s.stalled);
+  return { status: stalled ? 503 : 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(report) };
+}
