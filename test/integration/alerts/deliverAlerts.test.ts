@@ -168,7 +168,7 @@ describe('deliverAlerts with the real EmailClient against the local ACS endpoint
     await enqueueAlerts(deps, [f]);
     const r1 = await drainAlertsQueue(deps, { visibilityTimeoutSec: 1 });
     expect(r1.sent).toHaveLength(1);
-    expect(r1.deferred).toEqual([f.id]);
+    expect(r1.throttled).toEqual([f.id]);
     expect(r1.retryAfterMs).toBeGreaterThan(0);
     expect(sentFor('flow-thr')).toHaveLength(1);
     clock.advance(61_000);
@@ -201,7 +201,11 @@ describe('deliverAlerts with the real EmailClient against the local ACS endpoint
     await enqueueAlerts(deps, [f]);
     const r1 = await drainAlertsQueue(deps);
     expect(r1.sent).toHaveLength(0);
-    expect(r1.deferred).toEqual([f.id]);
+    expect(r1.retrying).toEqual([f.id]);
+    expect(await deps.alertsQueue.approximateCount()).toBe(0);
+    // A redelivered queue message does not bypass the backoff either.
+    await enqueueAlerts(deps, [f]);
+    expect((await drainAlertsQueue(deps)).retrying).toEqual([f.id]);
     expect((await deliverDigest(deps)).sent).toHaveLength(0); // backoff not over
     clock.advance(31_000);
     const r2 = await deliverDigest(deps);
