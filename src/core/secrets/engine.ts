@@ -47,35 +47,73 @@ interface Candidate extends SecretMatch {
   priority: number;
 }
 
-// ------------------------------------------------------------------ prefilter tables (built once)
+// ------------------------------------------------------------------ prefilter (built once)
 
-interface KeywordEntry {
-  keyword: string;
+/**
+ * One regex over the text finds every keyword of every rule and every context-name stem in a single
+ * native pass. Keywords are reduced to "atoms" so no atom contains another (a rule keyed on
+ * `password=` is triggered by the `pass` atom): alternation then never hides a keyword.
+ */
+interface Atom {
+  text: string;
   rules: FormatRule[];
+  stem: boolean;
 }
 
-const KEYWORDS: KeywordEntry[] = (() => {
-  const map = new Map<string, FormatRule[]>();
+const ATOMS: Map<string, Atom> = (() => {
+  const words = new Set<string>(CONTEXT_STEMS.map((s) => s.toLowerCase()));
+  for (const r of FORMAT_RULES) for (const k of r.keywords) words.add(k.toLowerCase());
+  const all = [...words];
+  const canonical = (w: string): string => {
+    let best = w;
+    for (const o of all) if (o !== w && w.includes(o) && o.length < best.length) best = o;
+    return best;
+  };
+  const atoms = new Map<string, Atom>();
+  const get = (t: string): Atom => {
+    let a = atoms.get(t);
+    if (!a) atoms.set(t, (a = { text: t, rules: [], stem: false }));
+    return a;
+  };
+  for (const s of CONTEXT_STEMS) get(canonical(s.toLowerCase())).stem = true;
   for (const r of FORMAT_RULES) {
     for (const k of r.keywords) {
-      const kw = k.toLowerCase();
-      const list = map.get(kw) ?? [];
-      if (!list.includes(r)) list.push(r);
-      map.set(kw, list);
+      const a = get(canonical(k.toLowerCase()));
+      if (!a.rules.includes(r)) a.rules.push(r);
     }
   }
-  return [...map.entries()].map(([keyword, rules]) => ({ keyword, rules }));
+  return atoms;
 })();
 
-/** Texts up to this size are scanned whole by each triggered rule (windows would cost more than they save). */
-const SMALL_TEXT = 8192;
+/** Alternation as a trie (`a(?:cdb|pim)|b(?:asic|earer)`): the regex engine dispatches on one char instead of trying every word. */
+function trieSource(words: string[]): string {
+  const esc = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  const build = (ws: string[]): string => {
+    const groups = new Map<string, string[]>();
+    let end = false;
+    for (const w of ws) {
+      if (w === '') {
+        end = true;
+        continue;
+      }
+      const c = w[0] as string;
+      const g = groups.get(c);
+      if (g) g.push(w.slice(1));
+      else groups.set(c, [w.slice(1)]);
+    }
+    const alts = [...groups.entries()].map(([c, rest]) => esc(c) + build(rest));
+    if (alts.length === 0) return '';
+    const body = alts.length === 1 ? (alts[0] as string) : `(?:${alts.join('|')})`;
+    return end ? `(?:${body})?` : body;
+  };
+  return build(words);
+}
 
-function positionsOf(lower: string, needle: string, out: number[]): void {
-  let i = lower.indexOf(needle);
-  while (i !== -1) {
-    out.push(i);
-    i = lower.indexOf(needle, i + 1);
-  }
+const PREFILTER = new RegExp(trieSource([...ATOMS.keys()]), 'gi');
+
+/** How far before / after a keyword hit a rule's match can start / end. */
+function windowOf(rule: FormatRule): { before: number; after: number } {
+  return rule.window ?? { before: rule.maxLength, after: rule.maxLength };
 }
 
 // ------------------------------------------------------------------ format rules
@@ -121,31 +159,15 @@ function runFormatRule(rule: FormatRule, text: string, from: number, to: number,
   }
 }
 
-function scanFormats(text: string, lower: string, disabled: ReadonlySet<string>, out: Candidate[]): void {
-  const hits = new Map<FormatRule, number[]>();
-  const pos: number[] = [];
-  for (const { keyword, rules } of KEYWORDS) {
-    pos.length = 0;
-    positionsOf(lower, keyword, pos);
-    if (pos.length === 0) continue;
-    for (const r of rules) {
-      if (disabled.has(r.id)) continue;
-      let list = hits.get(r);
-      if (!list) hits.set(r, (list = []));
-      for (const p of pos) list.push(p);
-    }
-  }
+function scanFormats(text: string, hits: Map<FormatRule, number[]>, out: Candidate[]): void {
   for (const [rule, list] of hits) {
-    if (text.length <= SMALL_TEXT || lower.length !== text.length) {
-      runFormatRule(rule, text, 0, text.length, out);
-      continue;
-    }
-    list.sort((x, y) => x - y);
+    const { before, after } = windowOf(rule);
+    // positions arrive in text order from the prefilter scan
     let ws = -1;
     let we = -1;
     for (const p of list) {
-      const s = Math.max(0, p - rule.maxLength);
-      const e = Math.min(text.length, p + rule.maxLength + 32);
+      const s = Math.max(0, p - before);
+      const e = Math.min(text.length, p + after + 32);
       if (ws >= 0 && s <= we) {
         we = Math.max(we, e);
       } else {
@@ -204,22 +226,16 @@ function evaluatePair(
   });
 }
 
-function scanContexts(text: string, lower: string, disabled: ReadonlySet<string>, out: Candidate[]): void {
-  if (lower.length !== text.length) lower = text; // case-folding changed lengths: compare case-sensitively below
-  const seen = new Set<number>();
-  const pos: number[] = [];
-  for (const stem of CONTEXT_STEMS) {
-    pos.length = 0;
-    positionsOf(lower, stem, pos);
-    for (const p of pos) {
-      let ns = p;
-      while (ns > 0 && isNameChar(text.charCodeAt(ns - 1))) ns--;
-      if (seen.has(ns)) continue;
-      seen.add(ns);
-      let ne = p + stem.length;
-      while (ne < text.length && isNameChar(text.charCodeAt(ne))) ne++;
-      scanPairAt(text, ns, ne, disabled, out);
-    }
+function scanContexts(text: string, stems: number[], disabled: ReadonlySet<string>, out: Candidate[]): void {
+  let lastNameStart = -1;
+  for (const p of stems) {
+    let ns = p;
+    while (ns > 0 && isNameChar(text.charCodeAt(ns - 1))) ns--;
+    if (ns === lastNameStart) continue; // two stems in one name (passwordKey): one look is enough
+    lastNameStart = ns;
+    let ne = p + 1;
+    while (ne < text.length && isNameChar(text.charCodeAt(ne))) ne++;
+    scanPairAt(text, ns, ne, disabled, out);
   }
 }
 
@@ -332,9 +348,26 @@ function resolve(cands: Candidate[]): SecretMatch[] {
 function detectCandidates(text: string, disabled: ReadonlySet<string>): Candidate[] {
   const out: Candidate[] = [];
   if (text.length < 6) return out;
-  const lower = text.toLowerCase();
-  scanFormats(text, lower, disabled, out);
-  scanContexts(text, lower, disabled, out);
+  const hits = new Map<FormatRule, number[]>();
+  const stems: number[] = [];
+  const re = PREFILTER;
+  re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    const atom = ATOMS.get(m[0].toLowerCase());
+    if (atom) {
+      if (atom.stem) stems.push(m.index);
+      for (const r of atom.rules) {
+        if (disabled.has(r.id)) continue;
+        const list = hits.get(r);
+        if (list) list.push(m.index);
+        else hits.set(r, [m.index]);
+      }
+    }
+    re.lastIndex = m.index + 1; // atoms may overlap at their edges; never skip one
+  }
+  if (hits.size > 0) scanFormats(text, hits, out);
+  if (stems.length > 0) scanContexts(text, stems, disabled, out);
   return out;
 }
 

@@ -55,6 +55,8 @@ export interface FormatRule {
   validators: Validator[];
   /** Upper bound of a match length: the engine scans this far around each keyword hit. */
   maxLength: number;
+  /** Tighter scan window when the keyword sits at a known place in the match (default ±maxLength). */
+  window?: { before: number; after: number };
   /** Higher wins when matches overlap (identifiable formats beat generic shapes). */
   priority: number;
   /** Where the format comes from. */
@@ -183,6 +185,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notDocumentedKey, notPlaceholder, randomish],
     maxLength: 200,
+    window: { before: 16, after: 200 },
     priority: 60,
     source: 'Azure Storage connection string format (learn.microsoft.com/azure/storage/common/storage-configure-connection-string); gitleaks azure-storage rule',
     vectors: {
@@ -204,6 +207,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder, randomish],
     maxLength: 120,
+    window: { before: 20, after: 120 },
     priority: 60,
     source: 'Service Bus / Event Hubs connection string format (learn.microsoft.com/azure/service-bus-messaging/service-bus-authentication-and-authorization)',
     vectors: {
@@ -221,6 +225,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder, randomish],
     maxLength: 300,
+    window: { before: 200, after: 200 },
     priority: 70,
     source: 'Azure Communication Services connection string (learn.microsoft.com/azure/communication-services/quickstarts/create-communication-resource)',
     vectors: {
@@ -238,6 +243,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder, randomish],
     maxLength: 400,
+    window: { before: 100, after: 400 },
     priority: 70,
     source: 'Azure App Configuration connection string (learn.microsoft.com/azure/azure-app-configuration/howto-best-practices)',
     vectors: {
@@ -255,6 +261,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: [1, 2, 3],
     validators: [notPlaceholder],
     maxLength: 1200,
+    window: { before: 1200, after: 140 },
     priority: 65,
     source: 'SqlConnection.ConnectionString keywords (learn.microsoft.com/dotnet/api/system.data.sqlclient.sqlconnection.connectionstring)',
     vectors: {
@@ -272,6 +279,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder],
     maxLength: 600,
+    window: { before: 64, after: 600 },
     priority: 70,
     source: 'StackExchange.Redis configuration string (learn.microsoft.com/azure/azure-cache-for-redis/cache-dotnet-how-to-use-azure-redis-cache)',
     vectors: {
@@ -294,6 +302,7 @@ export const FORMAT_RULES: FormatRule[] = [
       validator('not-content-link', (_v, c) => !isRunContentLinkUrl(enclosingUrl(c.text, c.start)) && !insideContentLinkObject(c.text, c.start)),
     ],
     maxLength: 80,
+    window: { before: 2, after: 100 },
     priority: 80,
     source: 'Logic Apps request trigger callback URL (learn.microsoft.com/azure/logic-apps/logic-apps-http-endpoint): sp, sv, sig (unpadded base64url HMAC-SHA256)',
     vectors: {
@@ -321,6 +330,7 @@ export const FORMAT_RULES: FormatRule[] = [
       validator('not-content-link', (_v, c) => !isRunContentLinkUrl(enclosingUrl(c.text, c.start)) && !insideContentLinkObject(c.text, c.start)),
     ],
     maxLength: 90,
+    window: { before: 2, after: 100 },
     priority: 70,
     source: 'Azure Storage SAS (learn.microsoft.com/rest/api/storageservices/create-service-sas) and Service Bus SharedAccessSignature token format',
     vectors: {
@@ -337,10 +347,17 @@ export const FORMAT_RULES: FormatRule[] = [
     severity: 'high',
     confidence: 'high',
     keywords: ['://'],
-    pattern: /(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/"'?#<>\\]{1,128}:([^\s/"'?#<>\\]{1,256})@[A-Za-z0-9][A-Za-z0-9.-]*/dgi,
+    // Starts at the "://" literal so the regex engine can skip ahead; the scheme is checked by a validator.
+    pattern: /:\/\/[^\s:@/"'?#<>\\]{1,128}:([^\s/"'?#<>\\]{1,256})@[A-Za-z0-9][A-Za-z0-9.-]*/dg,
     secretGroup: 1,
-    validators: [notPlaceholder, minLength(3), validator('not-port', (v) => !/^\d{1,5}$/.test(v))],
+    validators: [
+      notPlaceholder,
+      minLength(3),
+      validator('not-port', (v) => !/^\d{1,5}$/.test(v)),
+      validator('scheme', (_v, c) => /(?:^|[^A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/[^\s:@/"'?#<>\\]{1,128}:$/.test(c.text.slice(Math.max(0, c.start - 160), c.start))),
+    ],
     maxLength: 600,
+    window: { before: 24, after: 600 },
     priority: 55,
     source: 'RFC 3986 userinfo; secretlint @secretlint/secretlint-rule-database-connection-string and basicauth (MIT) behaviour',
     vectors: {
@@ -358,6 +375,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder, entropyAtLeast(1.5)],
     maxLength: 600,
+    window: { before: 600, after: 130 },
     priority: 60,
     source: 'Azure Functions HTTP trigger keys (learn.microsoft.com/azure/azure-functions/function-keys-how-to)',
     vectors: {
@@ -375,6 +393,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [],
     maxLength: 300,
+    window: { before: 200, after: 300 },
     priority: 70,
     source: 'Office 365 connector webhook URL shape (learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors); gitleaks microsoft-teams-webhook',
     vectors: {
@@ -391,6 +410,7 @@ export const FORMAT_RULES: FormatRule[] = [
     pattern: /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/]{8,12}\/[A-Za-z0-9+/]{8,12}\/[A-Za-z0-9+/]{20,}/g,
     validators: [],
     maxLength: 200,
+    window: { before: 10, after: 200 },
     priority: 70,
     source: `${GL}/slack.go (slack-webhook-url)`,
     vectors: { match: ['https://hooks.slack.com/services/T11111AA/BAAAA111A/qKirRWalryBGqKirRWalryBG'], noMatch: ['https://hooks.slack.com/services/'] },
@@ -405,6 +425,7 @@ export const FORMAT_RULES: FormatRule[] = [
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])/g,
     validators: [validator('signed-jwt', isSignedJwt)],
     maxLength: 8192,
+    window: { before: 0, after: 8192 },
     priority: 75,
     source: `${GL}/jwt.go; RFC 7519`,
     vectors: {
@@ -422,6 +443,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [validator('user:password', isBasicCredential)],
     maxLength: 600,
+    window: { before: 0, after: 600 },
     priority: 50,
     source: 'RFC 7617 (HTTP Basic); noseyparker/gitleaks http basic rules (behaviour only)',
     vectors: {
@@ -439,6 +461,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder, validator('token-shape', (v) => /\d/.test(v) && /[A-Za-z]/.test(v) && !/^[a-z]+$/i.test(v))],
     maxLength: 8192,
+    window: { before: 0, after: 8200 },
     priority: 40,
     source: 'RFC 6750 b64token syntax',
     vectors: {
@@ -456,6 +479,7 @@ export const FORMAT_RULES: FormatRule[] = [
     pattern: /-----BEGIN[A-Z0-9 ]{0,24} PRIVATE KEY(?: BLOCK)?-----(?:\\r|\\n|\\\\n|\s|[A-Za-z-]+: [^\\\n]{0,200}(?:\\r|\\n|\s){1,4})*[A-Za-z0-9+/]{40}[A-Za-z0-9+/=\s\\]*(?:-----END[A-Z0-9 ]{0,24} PRIVATE KEY(?: BLOCK)?-----)?/g,
     validators: [],
     maxLength: 20000,
+    window: { before: 48, after: 20000 },
     priority: 85,
     source: `${GL}/privatekey.go; RFC 7468`,
     vectors: {
@@ -490,6 +514,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [],
     maxLength: 8000,
+    window: { before: 20, after: 8000 },
     priority: 88,
     source: `${GL}/gcp.go (gcp-service-account)`,
     vectors: {
@@ -502,14 +527,15 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'Azure DevOps personal access token (legacy 52-char base32 format)',
     severity: 'high',
     confidence: 'medium',
-    keywords: ['pat', 'token', 'devops', 'authorization', 'ado', 'azure_devops'],
+    keywords: ['devops', 'vsts', 'azdo'],
     pattern: /(?<![A-Za-z0-9])[a-z2-7]{52}(?![A-Za-z0-9])/g,
     validators: [validator('base32-mix', (v) => (v.match(/[2-7]/g)?.length ?? 0) >= 4 && (v.match(/[a-z]/g)?.length ?? 0) >= 30), entropyAtLeast(3.8)],
     maxLength: 200,
+    window: { before: 100, after: 200 },
     priority: 30,
     source: 'Azure DevOps PAT legacy format (52 lower-case base32 chars); noseyparker/kingfisher azure devops rules (behaviour only)',
     vectors: {
-      match: ['"personalAccessToken":"zpczok4kqgnw5prpfy3ehiylbqvgbjfkdiqkejsxqamy7qbkep7q"'],
+      match: ['AZURE_DEVOPS_EXT_PAT=zpczok4kqgnw5prpfy3ehiylbqvgbjfkdiqkejsxqamy7qbkep7q'],
       noMatch: ['"token":"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"'],
     },
   },
@@ -540,6 +566,7 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [notPlaceholder],
     maxLength: 24000,
+    window: { before: 2, after: 24000 },
     priority: 15,
     source: 'Logic Apps HTTP action authentication types (learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#authentication-types)',
     vectors: {
@@ -709,7 +736,7 @@ export const CONTEXT_RULES: ContextRule[] = [
 ];
 
 /** Names the engine looks for in text; every context rule's names contain at least one. */
-export const CONTEXT_STEMS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'sig', 'cred', 'code', 'appid', 'pat'];
+export const CONTEXT_STEMS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'sig', 'cred', 'code', 'appid'];
 
 /** Lower-case, letters and digits only: `Ocp-Apim-Subscription-Key` → `ocpapimsubscriptionkey`. */
 export function normaliseName(name: string): string {
