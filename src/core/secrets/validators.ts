@@ -71,7 +71,7 @@ const PLACEHOLDER_WORDS = new Set([
   'password', 'passwd', 'secret', 'token', 'apikey', 'api_key', 'api-key', 'key', 'value', 'string', 'changeme',
   'change_me', 'changeit', 'example', 'sample', 'dummy', 'fake', 'test', 'testing', 'placeholder', 'todo', 'none',
   'null', 'nil', 'undefined', 'true', 'false', 'redacted', 'hidden', 'masked', 'removed', 'n/a', 'na', 'tbd',
-  'secure', 'securestring', 'unknown', 'default', 'empty', 'notset', 'not_set', 'not-set', 'xxx', 'sensitive',
+  'secure', 'securestring', 'unknown', 'pass', 'pwd', 'user', 'username', 'admin:admin', 'default', 'empty', 'notset', 'not_set', 'not-set', 'xxx', 'sensitive',
 ]);
 
 /**
