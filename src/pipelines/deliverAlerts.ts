@@ -621,3 +621,10 @@ function merge(into: DeliveryReport, r: DeliveryReport): void {
   into.missing.push(...r.missing);
   if (r.retryAfterMs !== undefined) into.retryAfterMs = Math.max(into.retryAfterMs ?? 0, r.retryAfterMs);
 }
+
+/** CLI / demo: deliver everything queued, then the digests (a digest is due at once the first time). */
+export async function deliverAll(deps: DeliverAlertsDeps, options: { forceDigest?: boolean } = {}): Promise<DeliveryReport> {
+  const total = await drainAlertsQueue(deps);
+  merge(total, await deliverDigest(deps, { force: options.forceDigest }));
+  return total;
+}

@@ -42,6 +42,13 @@ export function allRoutes(alerts: AlertsPolicy): AlertRoute[] {
  * Routes a finding goes to: every policy route whose environment, kind and minimum severity match; the
  * fallback recipients when none does. Empty only when the policy has neither.
  */
+const routeCache = new WeakMap<readonly string[], AlertRoute>();
+function cachedRoute(to: readonly string[]): AlertRoute {
+  let r = routeCache.get(to);
+  if (!r) routeCache.set(to, (r = toRoute(to)));
+  return r;
+}
+
 export function routesFor(f: Pick<Finding, 'environmentId' | 'kind' | 'severity'>, alerts: AlertsPolicy): AlertRoute[] {
   const matched = alerts.routes.filter(
     (r) =>
@@ -52,7 +59,7 @@ export function routesFor(f: Pick<Finding, 'environmentId' | 'kind' | 'severity'
   const lists = matched.length ? matched.map((r) => r.to) : alerts.fallback.length ? [alerts.fallback] : [];
   const out = new Map<string, AlertRoute>();
   for (const to of lists) {
-    const route = toRoute(to);
+    const route = cachedRoute(to);
     out.set(route.key, route);
   }
   return [...out.values()];
@@ -77,6 +84,11 @@ export function groupKey(f: Finding): string {
   return flow ? `flow:${f.environmentId}:${flow}` : `rule:${f.ruleId}`;
 }
 
+/** Code-unit order: stable across locales and much cheaper than localeCompare. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export interface AlertGroup {
   key: string;
   findings: Finding[];
@@ -91,9 +103,9 @@ export function groupFindings(findings: readonly Finding[]): AlertGroup[] {
     if (g) g.push(f);
     else groups.set(k, [f]);
   }
-  const byFinding = (a: Finding, b: Finding) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id);
+  const byFinding = (a: Finding, b: Finding) => severityRank(b.severity) - severityRank(a.severity) || cmp(a.id, b.id);
   const out = [...groups.entries()].map(([key, fs]) => ({ key, findings: fs.sort(byFinding) }));
-  return out.sort((a, b) => byFinding(a.findings[0]!, b.findings[0]!) || a.key.localeCompare(b.key));
+  return out.sort((a, b) => byFinding(a.findings[0]!, b.findings[0]!) || cmp(a.key, b.key));
 }
 
 export interface PlannedMessage {
@@ -123,7 +135,7 @@ export function planImmediate(findings: readonly Finding[], alerts: AlertsPolicy
     }
   }
   const out: PlannedMessage[] = [];
-  for (const { route, findings: fs } of [...perRoute.values()].sort((a, b) => a.route.key.localeCompare(b.route.key))) {
+  for (const { route, findings: fs } of [...perRoute.values()].sort((a, b) => cmp(a.route.key, b.route.key))) {
     for (const g of groupFindings(fs)) {
       out.push({ kind: 'immediate', route, key: messageKey('immediate', route, g.findings.map((f) => f.id)), findings: g.findings });
     }

@@ -153,7 +153,7 @@ function countBySeverity(findings: readonly Finding[]): string {
     .join(', ');
 }
 
-function findingText(r: RenderedFinding, n: number): string {
+function findingText(r: RenderedFinding, n: number, compact = false): string {
   const { f, info } = r;
   const lines = [
     `${n}. [${f.severity.toUpperCase()}] ${oneLine(f.title)}`,
@@ -162,7 +162,7 @@ function findingText(r: RenderedFinding, n: number): string {
     `   Observed: ${f.observedAt}   Detected: ${f.detectedAt}`,
     `   What: ${oneLine(f.detail)}`,
   ];
-  if (info) {
+  if (info && !compact) {
     lines.push(`   Why it matters: ${oneLine(info.why)}`);
     lines.push(`   How to fix: ${oneLine(info.fix)}`);
   }
@@ -174,7 +174,7 @@ function findingText(r: RenderedFinding, n: number): string {
 
 const SEV_COLOUR: Record<Severity, string> = { critical: '#a4262c', high: '#d83b01', medium: '#c19c00', low: '#0078d4', info: '#605e5c' };
 
-function findingHtml(r: RenderedFinding): string {
+function findingHtml(r: RenderedFinding, compact = false): string {
   const { f, info } = r;
   const e = escapeHtml;
   const row = (label: string, value: string) => `<tr><th align="left" valign="top" style="padding:2px 8px 2px 0;white-space:nowrap">${e(label)}</th><td style="padding:2px 0">${value}</td></tr>`;
@@ -184,7 +184,7 @@ function findingHtml(r: RenderedFinding): string {
     row('Observed', `${e(f.observedAt)} (detected ${e(f.detectedAt)})`),
     row('What', e(f.detail)),
   ];
-  if (info) {
+  if (info && !compact) {
     rows.push(row('Why it matters', e(info.why)));
     rows.push(row('How to fix', e(info.fix)));
   }
@@ -229,7 +229,7 @@ export function renderImmediate(findings: readonly Finding[], ctx: RenderContext
   const subject = truncate(oneLine(`[flowwarden] ${worst.toUpperCase()}: ${whatOf(rs)} (${envs})`), SUBJECT_MAX);
   const intro = `flowwarden found ${sorted.length === 1 ? 'a finding' : `${sorted.length} related findings`} at or above the immediate-alert severity (${countBySeverity(sorted)}).`;
   const text = [subject, '', intro, '', ...rs.map((r, i) => findingText(r, i + 1) + '\n'), 'Secret values are never included: only a masked preview and a keyed fingerprint.', ''].join('\n');
-  const html = htmlDocument(subject, intro, rs.map(findingHtml).join(''));
+  const html = htmlDocument(subject, intro, rs.map((r) => findingHtml(r)).join(''));
   return { to: [...ctx.to], subject, text, html };
 }
 
@@ -245,13 +245,26 @@ export function renderDigest(findings: readonly Finding[], ctx: RenderContext): 
   const intro = `${all.length} finding${all.length === 1 ? '' : 's'} below the immediate-alert severity${period}${ctx.now ? ` (as of ${ctx.now.toISOString()})` : ''}, grouped by flow or rule.`;
   const textParts: string[] = [subject, '', intro, ''];
   const htmlParts: string[] = [];
+  const rules = new Map<string, RuleInfo>();
   let n = 0;
   for (const g of groups) {
     const rs = prepare(g.findings, ctx);
+    for (const r of rs) if (r.info && !rules.has(r.f.ruleId)) rules.set(r.f.ruleId, r.info);
     const heading = groupHeading(g.key, rs);
     textParts.push(`== ${heading} (${g.findings.length}) ==`, '');
-    for (const r of rs) textParts.push(findingText(r, ++n), '');
-    htmlParts.push(`<h3 style="margin:18px 0 4px">${escapeHtml(heading)} (${g.findings.length})</h3>`, rs.map(findingHtml).join(''));
+    // Why/fix once per rule at the end, not per finding: a digest can hold many findings of one rule.
+    for (const r of rs) textParts.push(findingText(r, ++n, true), '');
+    htmlParts.push(`<h3 style="margin:18px 0 4px">${escapeHtml(heading)} (${g.findings.length})</h3>`, rs.map((r) => findingHtml(r, true)).join(''));
+  }
+  if (rules.size) {
+    textParts.push('== Why it matters and how to fix ==', '');
+    htmlParts.push('<h3 style="margin:18px 0 4px">Why it matters and how to fix</h3>');
+    for (const [id, info] of rules) {
+      textParts.push(`${id} — ${oneLine(info.title)}`, `   Why it matters: ${oneLine(info.why)}`, `   How to fix: ${oneLine(info.fix)}`, '');
+      htmlParts.push(
+        `<p><b><code>${escapeHtml(id)}</code> — ${escapeHtml(info.title)}</b><br><b>Why it matters:</b> ${escapeHtml(info.why)}<br><b>How to fix:</b> ${escapeHtml(info.fix)}</p>`,
+      );
+    }
   }
   textParts.push('Secret values are never included: only a masked preview and a keyed fingerprint.', '');
   return { to: [...ctx.to], subject, text: textParts.join('\n'), html: htmlDocument(subject, intro, htmlParts.join('')) };

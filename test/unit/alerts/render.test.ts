@@ -99,6 +99,8 @@ describe('renderDigest', () => {
     expect(msg.text).toContain('== Rule drift.some-future-rule');
     expect(msg.text).toContain('last 24 hours');
     expect(msg.text).toContain('Restore the baseline');
+    // Why/fix appear once per rule, not once per finding.
+    expect(msg.text.split('Why it matters:').length - 1).toBe(2);
     expect(msg.html).toContain('<h3');
   });
 });
