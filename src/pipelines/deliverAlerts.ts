@@ -62,6 +62,8 @@ export interface DeliverAlertsDeps {
   alertsQueue: WorkQueue<AlertQueueItem>;
   /** ACS request limits (default 30/min, 100/h). */
   limits?: ThrottleLimits;
+  /** Set false when no ACS sender is configured (outbox only: the demo), so nothing is held back. */
+  throttle?: boolean;
   /** A `sending` record older than this is taken over (its worker died). Default 10 min. */
   leaseMs?: number;
   /** After this many failed sends a finding is left `failed` and reported. Default 6. */
@@ -488,6 +490,7 @@ async function recoverInFlight(deps: DeliverAlertsDeps, route: AlertRoute, repor
 // ---------------------------------------------------------------- helpers
 
 async function takeThrottle(deps: DeliverAlertsDeps, cost: number): Promise<number> {
+  if (deps.throttle === false) return 0;
   const limits = deps.limits ?? ACS_DEFAULT_LIMITS;
   for (let i = 0; i < 5; i++) {
     const rec = await deps.alertState.get(THROTTLE_ROUTE, THROTTLE_KEY);

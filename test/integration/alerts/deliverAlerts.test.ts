@@ -178,6 +178,16 @@ describe('deliverAlerts with the real EmailClient against the local ACS endpoint
     expect(sentFor('flow-thr')).toHaveLength(2);
   });
 
+  it('does not throttle when told so (outbox-only demo)', async () => {
+    const { deps } = alertDeps('alertsnothrottle', sender(), { limits: { perMinute: 3, perHour: 3 }, throttle: false });
+    const fs = [1, 2, 3].map((i) => finding({ key: `nt${i}`, severity: 'critical', evidence: { flowId: `flow-nt${i}` } }));
+    await deps.findings.upsertMany(fs);
+    await enqueueAlerts(deps, fs);
+    const r = await drainAlertsQueue(deps);
+    expect(r.sent).toHaveLength(6);
+    expect(r.throttled).toEqual([]);
+  });
+
   it('marks a Failed operation and retries it with backoff', async () => {
     const real = sender();
     let failNext = true;
