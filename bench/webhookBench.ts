@@ -6,7 +6,10 @@
  * Run alone against `serve`: ./node_modules/.bin/node dist/bench/webhookBench.js <url> <key> [rps] [seconds]
  */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { USERS } from '../src/dev/simulator/ids';
 
 export interface WebhookBenchOptions {
   /** Loopback only (127.0.0.1, ::1, localhost); anything else is refused. */
@@ -18,6 +21,10 @@ export interface WebhookBenchOptions {
   seconds?: number;
   /** x-ms-dynamics-organization header sent; default the demo environment's host. */
   organization?: string;
+  /** Unmeasured warm-up at the same rate first (JIT, connection pool); default 2 s, at most 10 s. */
+  warmupSeconds?: number;
+  /** Share of requests that are unexpected writes (raise findings, so they hit the finding writer); default 0.05. */
+  unexpectedShare?: number;
 }
 
 export interface WebhookBenchResult {
@@ -29,6 +36,7 @@ export interface WebhookBenchResult {
   statusCounts: Record<string, number>;
   rps: number;
   seconds: number;
+  unexpectedShare: number;
 }
 
 export const MAX_BENCH_RPS = 1000;
@@ -185,8 +193,35 @@ export function buildRemoteExecutionContext(spec: ContextSpec): Record<string, u
 
 const DEMO_ORG_ID = '0b6c5a2d-1e4f-4a7b-9c3d-5e8f7a9b1c2d';
 const DEMO_HOST = 'contoso-prod.crm4.dynamics.com';
-const USERS = ['3f0a1b2c-0000-4a00-8000-0000000000a1', '3f0a1b2c-0000-4a00-8000-0000000000a2', '3f0a1b2c-0000-4a00-8000-0000000000a3'];
-const TABLES = ['contact', 'account', 'cr5f2_invoice'];
+/**
+ * Traffic of the sample tenant (src/dev/simulator ids, so `serve` on the simulator resolves them):
+ * mostly the automations writing their own tables, and a share of unexpected writes (a person on the
+ * automation-owned invoice table) that raise findings and therefore exercise the finding writer.
+ */
+const LEGIT: { userId: string; table: string }[] = [
+  { userId: USERS.invoiceSync.systemuserid, table: 'cr5f2_invoice' },
+  { userId: USERS.contactEnricher.systemuserid, table: 'contact' },
+  { userId: USERS.contactEnricher.systemuserid, table: 'account' },
+];
+const UNEXPECTED = { userId: USERS.bob.systemuserid, table: 'cr5f2_invoice' };
+
+/** One POST with node:http (no fetch: its pooling adds queueing that would be measured as server latency). */
+function post(url: URL, agent: http.Agent, body: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, timeout: 10_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0;
@@ -199,57 +234,70 @@ export async function benchWebhook(opts: WebhookBenchOptions): Promise<WebhookBe
   const seconds = opts.seconds ?? 30;
   if (!(rps > 0 && rps <= MAX_BENCH_RPS)) throw new Error(`benchWebhook: rps must be in (0, ${MAX_BENCH_RPS}]`);
   if (!(seconds > 0 && seconds <= MAX_BENCH_SECONDS)) throw new Error(`benchWebhook: seconds must be in (0, ${MAX_BENCH_SECONDS}]`);
-  const total = Math.round(rps * seconds);
-  const interval = 1000 / rps;
+  const warmup = opts.warmupSeconds ?? 2;
+  if (!(warmup >= 0 && warmup <= 10)) throw new Error('benchWebhook: warmupSeconds must be in [0, 10]');
+  const target = new URL(opts.url);
+  // Keep-alive pool like a real client (Dataverse reuses connections); sized for the open loop's bursts.
+  const agent = new (target.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 256 });
   const latencies: number[] = [];
   const statusCounts: Record<string, number> = {};
   let errors = 0;
-  const inflight: Promise<void>[] = [];
-  const start = performance.now();
 
-  const fire = async (i: number): Promise<void> => {
+  const unexpectedShare = opts.unexpectedShare ?? 0.05;
+  if (!(unexpectedShare >= 0 && unexpectedShare <= 1)) throw new Error('benchWebhook: unexpectedShare must be in [0, 1]');
+  const everyUnexpected = unexpectedShare > 0 ? Math.round(1 / unexpectedShare) : Infinity;
+
+  const fire = async (i: number, measure: boolean): Promise<void> => {
+    const who = i % everyUnexpected === everyUnexpected - 1 ? UNEXPECTED : LEGIT[i % LEGIT.length]!;
+    const message = i % 10 === 0 ? 'Create' : 'Update';
     const body = JSON.stringify(
       buildRemoteExecutionContext({
-        message: i % 10 === 0 ? 'Create' : 'Update',
-        table: TABLES[i % TABLES.length]!,
+        message,
+        table: who.table,
         recordId: randomUUID(),
-        userId: USERS[i % USERS.length]!,
+        userId: who.userId,
         organizationId: DEMO_ORG_ID,
         attributes: { name: `bench record ${i}`, description: 'x'.repeat(200) },
       }),
     );
     const t0 = performance.now();
+    let status: number | 'error';
     try {
-      const res = await fetch(opts.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-flowwarden-key': opts.key,
-          'x-ms-dynamics-organization': opts.organization ?? DEMO_HOST,
-          'x-ms-dynamics-entity-name': TABLES[i % TABLES.length]!,
-          'x-ms-dynamics-request-name': i % 10 === 0 ? 'Create' : 'Update',
-        },
-        body,
-        signal: AbortSignal.timeout(10_000),
+      status = await post(target, agent, body, {
+        'content-type': 'application/json',
+        'x-flowwarden-key': opts.key,
+        'x-ms-dynamics-organization': opts.organization ?? DEMO_HOST,
+        'x-ms-dynamics-entity-name': who.table,
+        'x-ms-dynamics-request-name': message,
       });
-      await res.arrayBuffer();
-      latencies.push(performance.now() - t0);
-      statusCounts[String(res.status)] = (statusCounts[String(res.status)] ?? 0) + 1;
-      if (res.status >= 400) errors++;
     } catch {
-      errors++;
-      statusCounts.error = (statusCounts.error ?? 0) + 1;
+      status = 'error';
     }
+    if (!measure) return;
+    if (status !== 'error') latencies.push(performance.now() - t0);
+    statusCounts[String(status)] = (statusCounts[String(status)] ?? 0) + 1;
+    if (status === 'error' || status >= 400) errors++;
   };
 
   // Open loop: request i leaves at start + i·interval, independent of earlier responses.
-  for (let i = 0; i < total; i++) {
-    const due = start + i * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(fire(i));
+  const phase = async (count: number, measure: boolean): Promise<void> => {
+    const interval = 1000 / rps;
+    const inflight: Promise<void>[] = [];
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const wait = start + i * interval - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      inflight.push(fire(i, measure));
+    }
+    await Promise.all(inflight);
+  };
+  const total = Math.round(rps * seconds);
+  try {
+    await phase(Math.round(rps * warmup), false);
+    await phase(total, true);
+  } finally {
+    agent.destroy();
   }
-  await Promise.all(inflight);
   latencies.sort((a, b) => a - b);
   const round = (x: number): number => Math.round(x * 100) / 100;
   return {
@@ -261,6 +309,7 @@ export async function benchWebhook(opts: WebhookBenchOptions): Promise<WebhookBe
     statusCounts,
     rps,
     seconds,
+    unexpectedShare,
   };
 }
 

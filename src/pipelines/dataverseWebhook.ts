@@ -120,7 +120,8 @@ export async function handleDataverseWebhook(req: WebhookRequest, deps: WebhookD
     findings = [];
     const modifying = MODIFYING_OPERATIONS.has(event.operation);
     if (modifying) {
-      const [profile, learningStartedAt] = await Promise.all([deps.profiles.listTable(env.id, event.table), deps.profiles.learningStartedAt(env.id)]);
+      const cache = profileCacheFor(deps.profiles);
+      const [profile, learningStartedAt] = await Promise.all([cache.known(env.id, event.table, deps.clock), cache.learningStartedAt(env.id, deps.clock)]);
       findings.push(...modifierFindings(event, learningStartedAt ? { policy: deps.policy, profile, learningStartedAt, detectedAt: at } : { policy: deps.policy, profile, detectedAt: at }));
     }
     try {
@@ -132,7 +133,7 @@ export async function handleDataverseWebhook(req: WebhookRequest, deps: WebhookD
       log.warn('webhook event set aside by the drift rules', { environmentId: env.id, field: e.field });
     }
     if (findings.length) await deps.findings.upsertMany(findings);
-    if (modifying) await deps.profiles.record([{ environmentId: env.id, table: event.table, identityId: event.user.id.toLowerCase(), seenAt: event.occurredAt }]);
+    if (modifying) await profileCacheFor(deps.profiles).record(env.id, event.table, event.user.id, event.occurredAt, deps.clock);
   } catch (e) {
     log.error('webhook storage failure', { environmentId: env.id, error: e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 500) : 'unknown' });
     return reply(503, { error: 'storage unavailable, retry later' }, { 'retry-after': '5' });
@@ -145,6 +146,80 @@ export async function handleDataverseWebhook(req: WebhookRequest, deps: WebhookD
     truncated: parsed.sizeExceeded,
   });
   return reply(202, { accepted: true, findings: findings.map((f) => ({ id: f.id, ruleId: f.ruleId, severity: f.severity })) });
+}
+
+// ---------------- learned-profile cache ----------------
+
+/** How long a table's profile read from storage is trusted before it is read again. */
+export const PROFILE_TTL_MS = 60_000;
+/** A known identity's sighting is written at most this often per (environment, table, identity). */
+export const PROFILE_REFRESH_MS = 5 * 60_000;
+
+/**
+ * In-process cache over the ProfileStore for the webhook's hot path. Dataverse posts every change of
+ * every registered table; reading the profile and rewriting the same profile row per request would
+ * make storage the bottleneck (and the same few rows hot). So: a table's known identities are read at
+ * most once per PROFILE_TTL_MS, a new identity is written at once (it is what first-seen is about),
+ * and a known identity's lastSeen/count is refreshed at most once per PROFILE_REFRESH_MS. pollAudit
+ * still records every audited change, so the profile stays complete. Per process: two instances may
+ * each raise first-seen once for the same identity (different events, different finding ids).
+ */
+export class ProfileCache {
+  private readonly tables = new Map<string, { at: number; ids: Set<string>; entries: { identityId: string }[] }>();
+  private readonly learning = new Map<string, { at: number; value: string | undefined }>();
+  private readonly written = new Map<string, number>();
+
+  constructor(private readonly store: ProfileStore) {}
+
+  async known(environmentId: string, table: string, clock: Clock): Promise<{ identityId: string }[]> {
+    const k = `${environmentId}\u0000${table}`;
+    const now = clock.now().getTime();
+    const hit = this.tables.get(k);
+    if (hit && now - hit.at < PROFILE_TTL_MS) return hit.entries;
+    const rows = await this.store.listTable(environmentId, table);
+    const ids = new Set(rows.map((r) => r.identityId.toLowerCase()));
+    const entry = { at: now, ids, entries: [...ids].map((identityId) => ({ identityId })) };
+    this.tables.set(k, entry);
+    return entry.entries;
+  }
+
+  async learningStartedAt(environmentId: string, clock: Clock): Promise<string | undefined> {
+    const now = clock.now().getTime();
+    const hit = this.learning.get(environmentId);
+    if (hit && (hit.value !== undefined || now - hit.at < PROFILE_TTL_MS)) return hit.value;
+    const value = await this.store.learningStartedAt(environmentId);
+    this.learning.set(environmentId, { at: now, value });
+    return value;
+  }
+
+  async record(environmentId: string, table: string, identityId: string, seenAt: string, clock: Clock): Promise<void> {
+    const id = identityId.toLowerCase();
+    const key = `${environmentId}\u0000${table}\u0000${id}`;
+    const now = clock.now().getTime();
+    const last = this.written.get(key);
+    if (last !== undefined && now - last < PROFILE_REFRESH_MS) return;
+    await this.store.record([{ environmentId, table, identityId: id, seenAt }]);
+    this.written.set(key, now);
+    const t = this.tables.get(`${environmentId}\u0000${table}`);
+    if (t && !t.ids.has(id)) {
+      t.ids.add(id);
+      t.entries = [...t.entries, { identityId: id }];
+    }
+    // Learning starts with the first observation; only adjust what was read from the store.
+    const l = this.learning.get(environmentId);
+    if (l) this.learning.set(environmentId, { at: now, value: l.value !== undefined && l.value < seenAt ? l.value : seenAt });
+  }
+}
+
+const profileCaches = new WeakMap<ProfileStore, ProfileCache>();
+/** One cache per ProfileStore instance (the composition root builds one store per process). */
+export function profileCacheFor(store: ProfileStore): ProfileCache {
+  let c = profileCaches.get(store);
+  if (!c) {
+    c = new ProfileCache(store);
+    profileCaches.set(store, c);
+  }
+  return c;
 }
 
 function tooLarge(max: number): WebhookResponse {

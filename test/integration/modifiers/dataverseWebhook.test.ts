@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchWebhook, buildRemoteExecutionContext, isLoopbackUrl, type ContextSpec } from '../../../bench/webhookBench';
 import type { Policy } from '../../../src/core/policy';
-import { handleDataverseWebhook, keyMatches, WEBHOOK_SOURCE, type WebhookDeps, type WebhookRequest } from '../../../src/pipelines/dataverseWebhook';
+import { handleDataverseWebhook, keyMatches, PROFILE_REFRESH_MS, PROFILE_TTL_MS, ProfileCache, profileCacheFor, WEBHOOK_SOURCE, type WebhookDeps, type WebhookRequest } from '../../../src/pipelines/dataverseWebhook';
 import { createIdentityResolver } from '../../../src/pipelines/identityResolver';
 import { pollAudit } from '../../../src/pipelines/pollAudit';
 import { demoPolicy, ENV, IDS, ORG_HOST, ORG_ID, SAMPLES } from '../../unit/modifiers/helpers';
@@ -244,7 +244,8 @@ describe('handleDataverseWebhook (handler directly)', () => {
     expect(r.status).toBe(503);
     expect(r.headers?.['retry-after']).toBe('5');
     t.profiles.failReads = true;
-    expect((await handleDataverseWebhook(req(JSON.stringify(buildRemoteExecutionContext(spec()))), t.deps)).status).toBe(503);
+    // A table whose profile is not cached yet: the read fails.
+    expect((await handleDataverseWebhook(req(JSON.stringify(buildRemoteExecutionContext(spec({ table: 'contact' })))), t.deps)).status).toBe(503);
     // Poison store down + bad input: still 400.
     t.deps.poison.put = async () => {
       throw new Error('down');
@@ -308,5 +309,46 @@ describe('over HTTP on loopback (the route serve exposes)', () => {
     await expect(benchWebhook({ url: 'https://example.com/api', key: KEY })).rejects.toThrow(/loopback/);
     await expect(benchWebhook({ url, key: KEY, rps: 100_000 })).rejects.toThrow(/rps/);
     await expect(benchWebhook({ url, key: KEY, seconds: 3600 })).rejects.toThrow(/seconds/);
+  });
+});
+
+describe('ProfileCache (webhook hot path)', () => {
+  it('reads a table profile once per TTL, writes new identities at once and known ones at most every refresh interval', async () => {
+    const store = new MemoryProfileStore();
+    let listCalls = 0;
+    let recordCalls = 0;
+    const list = store.listTable.bind(store);
+    const rec = store.record.bind(store);
+    store.listTable = async (e, t) => (listCalls++, list(e, t));
+    store.record = async (x) => (recordCalls++, rec(x));
+    const clock = fixedClock(NOW);
+    const cache = new ProfileCache(store);
+    expect(await cache.known(ENV, 'contact', clock)).toEqual([]);
+    expect(await cache.learningStartedAt(ENV, clock)).toBeUndefined();
+    await cache.known(ENV, 'contact', clock);
+    expect(listCalls).toBe(1);
+
+    await cache.record(ENV, 'contact', IDS.bob.toUpperCase(), NOW, clock);
+    expect(recordCalls).toBe(1);
+    expect(await cache.known(ENV, 'contact', clock)).toEqual([{ identityId: IDS.bob }]);
+    expect(await cache.learningStartedAt(ENV, clock)).toBe(NOW);
+    await cache.record(ENV, 'contact', IDS.bob, NOW, clock);
+    expect(recordCalls).toBe(1); // coalesced
+    clock.advance(PROFILE_REFRESH_MS);
+    await cache.record(ENV, 'contact', IDS.bob, NOW, clock);
+    expect(recordCalls).toBe(2);
+
+    // Another writer (pollAudit) adds an identity: visible after the TTL.
+    await store.record([{ environmentId: ENV, table: 'contact', identityId: IDS.alice, seenAt: NOW }]);
+    expect((await cache.known(ENV, 'contact', clock)).map((e) => e.identityId)).toContain(IDS.alice);
+    clock.advance(PROFILE_TTL_MS - 1);
+    await cache.known(ENV, 'contact', clock);
+    const calls = listCalls;
+    clock.advance(1);
+    await cache.known(ENV, 'contact', clock);
+    expect(listCalls).toBe(calls + 1);
+    // One cache per store instance.
+    expect(profileCacheFor(store)).toBe(profileCacheFor(store));
+    expect(profileCacheFor(new MemoryProfileStore())).not.toBe(profileCacheFor(store));
   });
 });
