@@ -15,6 +15,18 @@ export const MODIFIER_RULES_CATALOGUE: RuleInfo[] = [
       "Check the audit history of the record and who holds the identity's credentials. If the change is legitimate, add the identity to `tables.<table>.allowedModifiers` in the policy; otherwise remove the identity's write privilege on the table and move the automation to its own application user.",
   },
   {
+    id: 'modifier.column-not-in-policy',
+    kind: 'unexpected-modifier',
+    title: 'A protected column changed by an identity the policy does not allow for that column',
+    severity: 'high',
+    description:
+      "A column listed under `tables.<table>.columns` was changed by an identity missing from that column's list (the changed columns come from the audit `changedata` or the webhook Target).",
+    why:
+      'Some columns (amounts, bank details, status) must only change through one automation even where others may edit the rest of the record; a change by anyone else bypasses that automation’s checks.',
+    fix:
+      "Review and, if needed, revert the value. Restrict the column with column security (field security profile) to the automation's application user, or add the identity to the column's list in the policy if the change is legitimate.",
+  },
+  {
     id: 'modifier.person-on-automation-table',
     kind: 'unexpected-modifier',
     title: 'A person changed a table that only automations may write',

@@ -89,7 +89,7 @@ export function modifierFindings(event: AuditEvent, ctx: ModifierContext): Findi
   const allowedHere = (tablePolicy?.allowedModifiers ?? []).some((r) => refMatches(r, event.user));
 
   const out: Finding[] = [];
-  const emit = (ruleId: string, severity: Severity, title: string, reason: string, extra: Record<string, EvidenceValue> = {}): void => {
+  const emit = (ruleId: string, severity: Severity, title: string, reason: string, extra: Record<string, EvidenceValue> = {}, keySuffix = ''): void => {
     const rule = MODIFIER_RULES.get(ruleId);
     if (!rule) throw new Error(`modifier rule ${ruleId} is missing from the catalogue`);
     const evidence: Record<string, EvidenceValue> = {
@@ -108,7 +108,7 @@ export function modifierFindings(event: AuditEvent, ctx: ModifierContext): Findi
           title,
           detail: [reason, describeChange(event, who.identity, who.kind, who.declared, link, expected), `Why it matters: ${rule.why}`, `How to fix: ${rule.fix}`].join('\n'),
           evidence,
-          evidenceKey: modifierEvidenceKey(event),
+          evidenceKey: modifierEvidenceKey(event) + keySuffix,
         },
         ctx.detectedAt,
       ),
@@ -127,6 +127,23 @@ export function modifierFindings(event: AuditEvent, ctx: ModifierContext): Findi
       `${name}${unresolvedNote} ${verb} a ${table} record but is not an allowed modifier of ${table}`,
       `${name} is not in tables.${table}.allowedModifiers (expected: ${expected.join(', ')}).`,
     );
+  }
+
+  // modifier.column-not-in-policy: one finding per protected column changed by someone not listed for it.
+  if (tablePolicy?.columns && event.changedAttributes?.length) {
+    for (const column of event.changedAttributes) {
+      const refs = tablePolicy.columns[column] ?? tablePolicy.columns[column.toLowerCase()];
+      if (!refs || refs.some((r) => refMatches(r, event.user))) continue;
+      const allowed = refs.map((r) => refLabel(policy, r));
+      emit(
+        'modifier.column-not-in-policy',
+        'high',
+        `${name}${unresolvedNote} changed ${table}.${column}, which only ${allowed.join(', ') || 'nobody'} may change`,
+        `${name} is not in tables.${table}.columns.${column} (allowed: ${allowed.join(', ') || 'none'}).`,
+        { column, columnAllowed: allowed.join(', ') },
+        `|${column}`,
+      );
+    }
   }
 
   // modifier.person-on-automation-table

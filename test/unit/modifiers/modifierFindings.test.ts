@@ -153,6 +153,29 @@ identities:
     expect(later).not.toEqual(modifierFindings(audit, ctx).map((f) => f.id));
   });
 
+  it('column-not-in-policy: one finding per protected column changed by an identity not listed for it', () => {
+    const p = parsePolicy(
+      `environments: [{ id: ${ENV}, dataverseUrl: "https://x.crm.dynamics.com" }]
+tables:
+  contact:
+    allowedModifiers: ["upn:alice@contoso.com", "app:a1b2c3d4-0002-4e5f-8a9b-000000000002"]
+    columns:
+      creditlimit: ["app:a1b2c3d4-0002-4e5f-8a9b-000000000002"]
+      emailaddress1: ["app:a1b2c3d4-0002-4e5f-8a9b-000000000002"]
+`,
+      'inline.yaml',
+    );
+    const ctx = { policy: p, profile: seen(IDS.alice, IDS.contactEnricher), detectedAt: DETECTED };
+    const byAlice = modifierFindings(ev({ table: 'contact', user: who(IDS.alice), changedAttributes: ['telephone1', 'creditlimit', 'emailaddress1'] }), ctx);
+    expect(rules(byAlice)).toEqual(['modifier.column-not-in-policy', 'modifier.column-not-in-policy']);
+    expect(byAlice.map((f) => f.evidence.column).sort()).toEqual(['creditlimit', 'emailaddress1']);
+    expect(new Set(byAlice.map((f) => f.id)).size).toBe(2);
+    // No identities declared in this policy: the reference itself names the allowed writer.
+    expect(byAlice[0]!.evidence.columnAllowed).toBe('app:a1b2c3d4-0002-4e5f-8a9b-000000000002');
+    expect(modifierFindings(ev({ table: 'contact', user: who(IDS.contactEnricher), changedAttributes: ['creditlimit'] }), ctx)).toEqual([]);
+    expect(modifierFindings(ev({ table: 'contact', user: who(IDS.alice), changedAttributes: ['telephone1'] }), ctx)).toEqual([]);
+  });
+
   it('role changes and other actions are not modifier events; operations filter is honoured', () => {
     const ctx = { policy, profile: [], detectedAt: DETECTED };
     expect(modifierFindings(ev({ operation: 'role-assign', table: 'systemuser', user: who(IDS.bob) }), ctx)).toEqual([]);
