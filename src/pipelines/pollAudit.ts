@@ -280,7 +280,9 @@ async function pollEnvironment(
 
 function endOfWindow(cp: Checkpoint, until: string, clock: Clock): Checkpoint {
   const { cursor: _c, windowEnd: _w, lastError: _e, ...rest } = cp;
-  return { ...rest, watermark: until, lastSuccess: clock.now().toISOString(), consecutiveFailures: 0 };
+  // Never move the watermark back (a host clock that jumped backwards would re-open old windows forever).
+  const watermark = Date.parse(cp.watermark) > Date.parse(until) ? cp.watermark : until;
+  return { ...rest, watermark, lastSuccess: clock.now().toISOString(), consecutiveFailures: 0 };
 }
 
 function concurrent(res: EnvironmentPollResult, log: Logger): EnvironmentPollResult {

@@ -188,6 +188,14 @@ describe('pollAudit', () => {
     expect((await resolver.resolve(ENV, IDS.bob)).resolved).toBe(true);
   });
 
+  it('a clock that jumps backwards never moves the watermark back', async () => {
+    const t = setup();
+    await pollAudit(t.deps);
+    t.clock.set('2026-11-23T10:00:00.000Z');
+    await pollAudit(t.deps);
+    expect((await t.checkpoints.get(AUDIT_SOURCE, ENV))?.watermark).toBe(NOW);
+  });
+
   it('honours environmentIds and an aborted signal', async () => {
     const t = setup();
     const r = await pollAudit(t.deps, { environmentIds: ['nope'] });
