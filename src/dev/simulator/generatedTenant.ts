@@ -3,6 +3,7 @@ import { compose, http, openApi, secure, securedSides, workflowDefinition } from
 import { PLANTED_FORMATS, plantSecret, setPath, type PlantedFormat } from './fakeSecrets';
 import { ENVIRONMENT_ID, TENANT_ID, USERS, hashGuid, runIndexFromName, runName } from './ids';
 import type { Direction, PlantedSecret, SimConnection, SimFlow, SimRun, SimRunAction, SimTenant } from './model';
+import { Lru } from './lru';
 import { hashUnit } from './rng';
 
 /**
@@ -40,9 +41,19 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
   const t0 = o.anchor.getTime();
   const iso = (ms: number) => new Date(ms).toISOString();
 
-  const kindOf = (f: number, a: number) => KINDS[Math.floor(hashUnit(seed, 'kind', f, a) * KINDS.length)]!;
+  // Per-(flow, action) facts are fixed for the tenant's life: computed once per flow, not per request
+  // (each is a SHA-256 draw). Bounded so a tenant of many flows stays on demand.
+  const flowFacts = new Lru<number, { kind: (typeof KINDS)[number]; secured: boolean }[]>(20_000);
+  const facts = (f: number) =>
+    flowFacts.getOrCreate(f, () =>
+      Array.from({ length: options.actions }, (_, a) => ({
+        kind: KINDS[Math.floor(hashUnit(seed, 'kind', f, a) * KINDS.length)]!,
+        secured: hashUnit(seed, 'secured', f, a) < options.securedRate,
+      })),
+    );
+  const kindOf = (f: number, a: number) => facts(f)[a]!.kind;
   const actionName = (f: number, a: number) => `${kindOf(f, a)}_${a + 1}`;
-  const isSecured = (f: number, a: number) => hashUnit(seed, 'secured', f, a) < options.securedRate;
+  const isSecured = (f: number, a: number) => facts(f)[a]!.secured;
 
   function actionDef(f: number, a: number): Record<string, unknown> {
     const runAfter = a === 0 ? {} : { [actionName(f, a - 1)]: ['Succeeded'] };
@@ -72,10 +83,19 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
     runCount: options.runs,
   }));
 
-  const run = (flow: SimFlow, r: number): SimRun => {
-    const start = t0 - (r + 1) * 300_000 - flow.index * 1_000;
-    return { name: runName(seed, flow.index, r), startTime: iso(start), endTime: iso(start + 2_000 + options.actions * 50), status: hashUnit(seed, 'failed', flow.index, r) < 0.1 ? 'Failed' : 'Succeeded' };
-  };
+  // A scan reads a run's metadata, its actions and each content link within moments: keep recent runs.
+  interface RunEntry { run: SimRun; actions?: SimRunAction[]; content: Map<string, Record<string, unknown>> }
+  const recentRuns = new Lru<string, RunEntry>(4_096);
+  const runEntry = (f: number, r: number): RunEntry =>
+    recentRuns.getOrCreate(`${f}/${r}`, () => {
+      const start = t0 - (r + 1) * 300_000 - f * 1_000;
+      return {
+        run: { name: runName(seed, f, r), startTime: iso(start), endTime: iso(start + 2_000 + options.actions * 50), status: hashUnit(seed, 'failed', f, r) < 0.1 ? 'Failed' : 'Succeeded' },
+        content: new Map(),
+      };
+    });
+  // Copies: callers get fresh objects, as before the cache.
+  const run = (flow: SimFlow, r: number): SimRun => ({ ...runEntry(flow.index, r).run });
 
   function planted(f: number, r: number, a: number, dir: Direction): PlantedFormat | undefined {
     if (isSecured(f, a)) return undefined;
@@ -84,6 +104,14 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
   }
 
   function content(f: number, r: number, a: number, dir: Direction): Record<string, unknown> {
+    const cache = runEntry(f, r).content;
+    const key = `${a}|${dir}`;
+    let c = cache.get(key);
+    if (!c) cache.set(key, (c = computeContent(f, r, a, dir)));
+    return structuredClone(c);
+  }
+
+  function computeContent(f: number, r: number, a: number, dir: Direction): Record<string, unknown> {
     const kind = kindOf(f, a);
     const base: Record<string, unknown> =
       dir === 'inputs'
@@ -95,6 +123,23 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
       setPath(base, p.path, p.value);
     }
     return base;
+  }
+
+  function computeRunActions(flow: SimFlow, r: number): SimRunAction[] {
+    const start = Date.parse(runEntry(flow.index, r).run.startTime);
+    const failed = runEntry(flow.index, r).run.status === 'Failed';
+    return Array.from({ length: options.actions }, (_, a) => {
+      const sides = securedSides(actionDef(flow.index, a));
+      return {
+        name: actionName(flow.index, a),
+        type: kindOf(flow.index, a) === 'Compose' ? 'Compose' : kindOf(flow.index, a) === 'Http' ? 'Http' : 'OpenApiConnection',
+        status: failed && a === options.actions - 1 ? 'Failed' : 'Succeeded',
+        startTime: iso(start + 100 + a * 50),
+        endTime: iso(start + 140 + a * 50),
+        secureInputs: sides.inputs,
+        secureOutputs: sides.outputs,
+      };
+    });
   }
 
   const connections: SimConnection[] = flows[0]!.connectionReferences.map((c) => ({
@@ -123,28 +168,18 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
     run,
     runIndex(flow, name) {
       const i = runIndexFromName(name);
-      return i !== undefined && i < flow.runCount && run(flow, i).name === name ? i : undefined;
+      return i !== undefined && i < flow.runCount && runEntry(flow.index, i).run.name === name ? i : undefined;
     },
     runActions(flow, r): SimRunAction[] {
-      const start = Date.parse(run(flow, r).startTime);
-      const failed = run(flow, r).status === 'Failed';
-      return Array.from({ length: options.actions }, (_, a) => {
-        const sides = securedSides(actionDef(flow.index, a));
-        return {
-          name: actionName(flow.index, a),
-          type: kindOf(flow.index, a) === 'Compose' ? 'Compose' : kindOf(flow.index, a) === 'Http' ? 'Http' : 'OpenApiConnection',
-          status: failed && a === options.actions - 1 ? 'Failed' : 'Succeeded',
-          startTime: iso(start + 100 + a * 50),
-          endTime: iso(start + 140 + a * 50),
-          secureInputs: sides.inputs,
-          secureOutputs: sides.outputs,
-        };
-      });
+      const entry = runEntry(flow.index, r);
+      entry.actions ??= computeRunActions(flow, r);
+      return entry.actions.map((a) => ({ ...a }));
     },
     content(flow, r, name, dir) {
       const a = actionIndex(flow, name);
       return a === undefined || r < 0 || r >= options.runs ? undefined : content(flow.index, r, a, dir);
     },
+
     permissions: () => [{ principal: { id: USERS.svcFlowOwner.aad, type: 'User' }, roleName: 'Owner' }],
     connections,
     dataverse,

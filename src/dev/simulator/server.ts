@@ -1,7 +1,8 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultInjector, type FaultKind, type FaultOptions } from './faults';
+import { Lru } from './lru';
 import { createGeneratedTenant, type GeneratedTenant, type GeneratedTenantOptions } from './generatedTenant';
 import type { Direction, SimConnection, SimFlow, SimFlowPermission, SimTenant } from './model';
 import { ODataQueryError, applyOrderBy, matches, parseFilter } from './odata';
@@ -21,6 +22,20 @@ export interface StartSimulatorOptions {
   now?: () => Date;
   /** Flow API page sizes (runs and flows lists; the real service pages at 50 or so). */
   flowApiPageSize?: number;
+  /** Keep a log of API requests (time, kind, client request id, fault) for retry-timing checks in tests. */
+  recordRequests?: boolean;
+}
+
+/** One API request as the simulator saw it (no query string: content links carry signatures). */
+export interface SimRequestRecord {
+  /** Arrival, ms since the epoch (wall clock). */
+  at: number;
+  kind: string;
+  path: string;
+  /** x-ms-client-request-id: the same across the SDK's retries of one call. */
+  clientRequestId?: string;
+  fault?: FaultKind;
+  retryAfter?: string;
 }
 
 export interface SimStats {
@@ -44,6 +59,8 @@ export interface SimulatorHandle {
   stats(): SimStats;
   advance(): void;
   setFaults(faults: FaultOptions): void;
+  /** Requests recorded since start (empty unless `recordRequests`). */
+  requestLog(): SimRequestRecord[];
 }
 
 const API_VERSION = '2016-11-01';
@@ -66,6 +83,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   const pageSize = options.flowApiPageSize ?? 50;
   const key = randomBytes(32); // signs tokens and content links; new per server
   const requests: Record<string, number> = {};
+  const log: SimRequestRecord[] = [];
   const flowsByKey = new Map<string, SimFlow>(tenant.flows.map((f) => [f.id.replace(/-/g, ''), f]));
   const flowsById = new Map<string, SimFlow>(tenant.flows.map((f) => [f.id.toLowerCase(), f]));
   let baseUrl = '';
@@ -94,15 +112,25 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   }
 
   // ---------- content links ----------
+  // Rendered content per side: the run listing (size, hash) and the content fetch that follows it
+  // serve the same text, so it is serialized once. Keyed by epoch: the sample tenant changes on advance().
+  const renderedContent = new Lru<string, { text: string; md5: string }>(16_384);
+  function rendered(flow: SimFlow, runIndex: number, runName: string, action: string, dir: Direction): { text: string; md5: string } | undefined {
+    const k = `${tenant.epoch}|${flow.id}|${runName}|${action}|${dir}`;
+    const hit = renderedContent.get(k);
+    if (hit) return hit;
+    const content = tenant.content(flow, runIndex, action, dir);
+    if (content === undefined) return undefined;
+    const text = JSON.stringify(content);
+    return renderedContent.set(k, { text, md5: createHash('md5').update(text).digest('base64') });
+  }
   function contentPath(flow: SimFlow, runName: string, action: string, dir: Direction): string {
     return `/workflows/${flow.id.replace(/-/g, '')}/runs/${runName}/actions/${encodeURIComponent(action)}/contents/${dir === 'inputs' ? 'ActionInputs' : 'ActionOutputs'}`;
   }
   function signContent(path: string, se: string, sp: string): string {
     return hmac(`${path}\n${se}\n${sp}`);
   }
-  function contentLink(flow: SimFlow, runName: string, action: string, dir: Direction, content: unknown) {
-    const text = JSON.stringify(content);
-    const md5 = createHash('md5').update(text).digest('base64');
+  function contentLink(flow: SimFlow, runName: string, action: string, dir: Direction, { text, md5 }: { text: string; md5: string }) {
     const path = contentPath(flow, runName, action, dir);
     const expiry = new Date(Math.ceil(now().getTime() / 3_600_000) * 3_600_000 + 4 * 3_600_000);
     const se = expiry.toISOString().replace(/\.\d{3}Z$/, '.0000000Z');
@@ -127,9 +155,9 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     const action = tenant.runActions(flow, runIndex).find((a) => a.name === actionName);
     // Secured sides have no link; refusing here too keeps a buggy signer from leaking them.
     if (!action || (dir === 'inputs' ? action.secureInputs : action.secureOutputs)) throw new HttpProblem(404, 'ActionContentNotFound', 'No content for this action.');
-    const content = tenant.content(flow, runIndex, actionName, dir);
+    const content = rendered(flow, runIndex, m[2]!, actionName, dir);
     if (content === undefined) throw new HttpProblem(404, 'ActionContentNotFound', 'No content for this action.');
-    return { status: 200, body: JSON.stringify(content) };
+    return { status: 200, body: content.text };
   }
 
   // ---------- Flow API rendering ----------
@@ -182,10 +210,10 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
       const actions: Record<string, unknown> = {};
       for (const a of tenant.runActions(flow, runIndex)) {
         const side = (dir: Direction, secured: boolean) => {
-          const content = tenant.content(flow, runIndex, a.name, dir);
+          const content = rendered(flow, runIndex, run.name, a.name, dir);
           if (content === undefined) return undefined;
           // The platform's marker for a secured side: a link object without uri, carrying secureData.
-          if (secured) return { contentSize: Buffer.byteLength(JSON.stringify(content)), secureData: { properties: [dir] } };
+          if (secured) return { contentSize: Buffer.byteLength(content.text), secureData: { properties: [dir] } };
           return contentLink(flow, run.name, a.name, dir, content);
         };
         const inputsLink = side('inputs', a.secureInputs);
@@ -436,7 +464,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   }
 
   function send(res: http.ServerResponse, status: number, body: string, headers: Record<string, string>, isDataverse: boolean): void {
-    const requestId = createHash('md5').update(`${Date.now()}-${Math.random()}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+    const requestId = randomUUID();
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': String(Buffer.byteLength(body)),
@@ -472,13 +500,19 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
           count(kind);
           if (/\/scopes\/admin\//i.test(u.pathname)) count('adminScope');
           const fault = faults.draw();
+          const rec: SimRequestRecord | undefined = options.recordRequests
+            ? { at: Date.now(), kind, path: u.pathname, ...(typeof req.headers['x-ms-client-request-id'] === 'string' ? { clientRequestId: req.headers['x-ms-client-request-id'] } : {}), ...(fault ? { fault } : {}) }
+            : undefined;
+          if (rec) log.push(rec);
           if (fault === 'reset') {
             req.socket.destroy();
             return;
           }
           if (fault === '429') {
             const msg = isDataverse ? { error: { code: '0x80072322', message: 'Number of requests exceeded the limit of 6000 over time window of 300 seconds.' } } : { error: { code: 'TooManyRequests', message: 'Rate limit is exceeded. Try again later.' } };
-            return send(res, 429, JSON.stringify(msg), { 'Retry-After': faults.retryAfterHeader(new Date()) /* wall clock: transport time, not tenant time */ }, isDataverse);
+            const retryAfter = faults.retryAfterHeader(new Date()); // wall clock: transport time, not tenant time
+            if (rec) rec.retryAfter = retryAfter;
+            return send(res, 429, JSON.stringify(msg), { 'Retry-After': retryAfter }, isDataverse);
           }
           if (fault === '503') return send(res, 503, JSON.stringify({ error: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable.' } }), {}, isDataverse);
           if (fault === 'slow') await new Promise((r) => setTimeout(r, faults.settings.slowMs));
@@ -509,6 +543,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     stats,
     advance: () => tenant.advance(now()),
     setFaults: (f) => faults.configure(f),
+    requestLog: () => log.slice(),
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

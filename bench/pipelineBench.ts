@@ -1,0 +1,310 @@
+/**
+ * Scale benchmark of the run-history path through the REAL pipeline: scanRuns fans a generated tenant
+ * out on the Azurite queue, jobDrainRuns workers receive the messages, fetch runs and unsecured content
+ * from the tenant simulator over HTTP, detect, and write findings to Azurite tables (plus the alerts
+ * queue for new findings). Azurite and the simulator run as child processes, so the RSS measured here
+ * is the pipeline's own.
+ *
+ * Run alone: ./node_modules/.bin/node dist/bench/pipelineBench.js [flows runs actions]
+ * (default 500 × 20 × 10 = 100,000 actions, 0.5 % of unsecured sides carry a planted secret).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { compose } from '../src/compose';
+import { loadConfig } from '../src/config';
+import { startAzurite } from '../src/dev/azurite';
+import { generateTenant } from '../src/dev/simulator/generatedTenant';
+import type { SimStats } from '../src/dev/simulator/server';
+import { jobDrainRuns, jobScanRuns } from '../src/jobs';
+import { createLogger } from '../src/log';
+import { loadPolicyFile } from '../src/policyFile';
+import { repoRoot } from '../src/repoRoot';
+
+export interface PipelineBenchOptions {
+  flows?: number;
+  runs?: number;
+  actions?: number;
+  /** Share of unsecured action sides with a planted secret (default 0.005). */
+  secretRate?: number;
+  seed?: number;
+  /** Parallel queue drains in this process, like queue-trigger batches on one instance (default 4). */
+  workers?: number;
+  /** Messages scanned concurrently per drain (default 8). */
+  concurrency?: number;
+  onProgress?: (line: string) => void;
+}
+
+export interface PipelineBenchResult {
+  tenant: { flows: number; runs: number; actions: number; secretRate: number; seed: number };
+  actions: number;
+  runs: number;
+  seconds: { total: number; fanOut: number; drain: number };
+  actionsPerSecond: number;
+  /** Flow API + content-link requests the simulator answered (tokens and the Dataverse side excluded). */
+  http: {
+    requests: number;
+    byKind: Record<string, number>;
+    contentFetches: number;
+    /** requests / actions scanned: every action has two sides (inputs, outputs), each its own content link. */
+    perAction: number;
+    /** requests / unsecured sides with content: the unit that is fetched (secured sides are never fetched). */
+    perUnsecuredSide: number;
+    unsecuredSides: number;
+    skippedSecured: number;
+  };
+  rssMb: { pipelinePeak: number; simulatorPeak?: number };
+  secrets: { planted: number; found: number; missing: string[]; findingsWritten: number; otherFindings: number };
+  machine: { cpus: number; loadAverage1m: number };
+  targets: { actionsPerSecond: boolean; requestsPerAction: boolean; requestsPerUnsecuredSide: boolean; rss: boolean; allPlantedFound: boolean };
+}
+
+const DEFAULTS = { flows: 500, runs: 20, actions: 10, secretRate: 0.005, seed: 20240611 };
+/** Fingerprint key of the benchmark only (public, like the demo's). */
+const BENCH_FINGERPRINT_KEY = 'flowwarden-bench-only-fingerprint-key-not-a-secret';
+
+export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<PipelineBenchResult> {
+  const tenant = {
+    flows: opts.flows ?? DEFAULTS.flows,
+    runs: opts.runs ?? DEFAULTS.runs,
+    actions: opts.actions ?? DEFAULTS.actions,
+    secretRate: opts.secretRate ?? DEFAULTS.secretRate,
+    seed: opts.seed ?? DEFAULTS.seed,
+  };
+  const say = opts.onProgress ?? (() => undefined);
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    say(`starting Azurite and the simulator (${tenant.flows} flows × ${tenant.runs} runs × ${tenant.actions} actions) in child processes…`);
+    const [azurite, sim] = await Promise.all([startAzurite(), startSimulatorChild(tenant)]);
+    stops.push(azurite.stop, sim.stop);
+
+    const config = loadConfig({
+      FLOWWARDEN_POLICY: path.join(repoRoot(), 'policy', 'demo.policy.yaml'),
+      FLOWWARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      FLOWWARDEN_FINGERPRINT_KEY: BENCH_FINGERPRINT_KEY,
+      FLOWWARDEN_WEBHOOK_SECRET: 'bench-webhook-secret-not-used-0001',
+      FLOWWARDEN_FLOW_API_URL: sim.url,
+      FLOWWARDEN_POWERAPPS_API_URL: sim.url,
+      FLOWWARDEN_DATAVERSE_URL_OVERRIDE: sim.url,
+      FLOWWARDEN_CREDENTIAL: 'local',
+      FLOWWARDEN_LOG_LEVEL: 'error',
+    });
+    const policy = await loadPolicyFile(config.policyPath);
+    const app = compose(config, policy, { log: createLogger('error') });
+
+    // Sample RSS while the pipeline runs (this process only).
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+    sampler.unref();
+    const before = await sim.stats();
+
+    const t0 = performance.now();
+    say('scanRuns: listing flows and runs, enqueuing one message per run…');
+    const fan = await jobScanRuns(app);
+    if (fan.errors.length) throw new Error(`scanRuns failed: ${fan.errors.map((e) => e.message).join('; ')}`);
+    const t1 = performance.now();
+    say(`  ${fan.enqueued} run messages in ${((t1 - t0) / 1000).toFixed(1)} s; draining with ${opts.workers ?? 4} workers × ${opts.concurrency ?? 8}…`);
+    const progress = setInterval(() => say(`  … ${((performance.now() - t1) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`), 10_000);
+    progress.unref();
+    const totals = { actions: 0, fetched: 0, messages: 0, created: 0, failed: 0, poisoned: 0 };
+    await Promise.all(
+      Array.from({ length: opts.workers ?? 4 }, async () => {
+        // Two empty polls: a drain does not stop while a sibling's messages are briefly invisible.
+        const r = await jobDrainRuns(app, { concurrency: opts.concurrency ?? 8, maxIdlePolls: 2 });
+        for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
+      }),
+    );
+    const t2 = performance.now();
+    clearInterval(progress);
+    clearInterval(sampler);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    if (totals.failed || totals.poisoned) say(`  warning: ${totals.failed} runs failed, ${totals.poisoned} poisoned`);
+
+    const after = await sim.stats();
+    const byKind: Record<string, number> = {};
+    for (const [k, v] of Object.entries(after.requests)) {
+      if (k === 'token' || k === 'adminScope' || k.startsWith('dataverse.')) continue;
+      const d = v - (before.requests[k] ?? 0);
+      if (d) byKind[k] = d;
+    }
+    const requests = Object.values(byKind).reduce((a, b) => a + b, 0);
+
+    say('checking every planted secret against the findings table…');
+    const gen = generateTenant({ ...tenant });
+    const unsecuredSides = countUnsecuredSides(gen, tenant);
+    const found = new Set<string>();
+    let secretFindings = 0;
+    let other = 0;
+    for (const f of await app.findingStore.queryAll({ kind: 'secret-exposure' })) {
+      if (f.subject.type !== 'flow-run-action') {
+        other++;
+        continue;
+      }
+      secretFindings++;
+      found.add(`${f.subject.id}|${String(f.evidence['direction'])}`);
+    }
+    let planted = 0;
+    const missing: string[] = [];
+    for (const p of gen.plantedSecrets()) {
+      planted++;
+      const k = `${p.flowId}/runs/${p.runId}/actions/${p.actionName}|${p.direction}`;
+      if (!found.has(k) && missing.length < 20) missing.push(`${k} (${p.format} at ${p.path})`);
+      else if (!found.has(k)) missing.push(k);
+    }
+
+    const seconds = (t2 - t0) / 1000;
+    const actionsPerSecond = totals.actions / seconds;
+    const perAction = requests / Math.max(1, totals.actions);
+    const perUnsecuredSide = requests / Math.max(1, unsecuredSides);
+    const result: PipelineBenchResult = {
+      tenant,
+      actions: totals.actions,
+      runs: totals.messages,
+      seconds: { total: round(seconds, 2), fanOut: round((t1 - t0) / 1000, 2), drain: round((t2 - t1) / 1000, 2) },
+      actionsPerSecond: Math.round(actionsPerSecond),
+      http: {
+        requests,
+        byKind,
+        contentFetches: byKind['content'] ?? 0,
+        perAction: round(perAction, 3),
+        perUnsecuredSide: round(perUnsecuredSide, 3),
+        unsecuredSides,
+        skippedSecured: tenant.flows * tenant.runs * tenant.actions * 2 - unsecuredSides,
+      },
+      rssMb: {
+        pipelinePeak: round(peakRss / 2 ** 20, 1),
+        ...optional('simulatorPeak', peakRssOfChild(sim.pid)),
+      },
+      secrets: { planted, found: planted - missing.length, missing: missing.slice(0, 20), findingsWritten: secretFindings, otherFindings: other },
+      machine: { cpus: cpus().length, loadAverage1m: round(loadavg()[0]!, 2) },
+      targets: {
+        actionsPerSecond: actionsPerSecond >= 2000,
+        requestsPerAction: perAction <= 1.1,
+        requestsPerUnsecuredSide: perUnsecuredSide <= 1.1,
+        rss: peakRss < 300 * 2 ** 20,
+        allPlantedFound: missing.length === 0 && totals.actions === tenant.flows * tenant.runs * tenant.actions,
+      },
+    };
+    return result;
+  } finally {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  }
+}
+
+function optional<K extends string>(k: K, v: number | undefined): Partial<Record<K, number>> {
+  return v === undefined ? {} : ({ [k]: v } as Record<K, number>);
+}
+
+/** Unsecured sides = sides the pipeline must fetch (the generated tenant secures both sides of an action or none). */
+function countUnsecuredSides(gen: ReturnType<typeof generateTenant>, t: { flows: number; runs: number }): number {
+  let n = 0;
+  for (const flow of gen.flows) {
+    const acts = gen.runActions(flow, 0);
+    for (const a of acts) n += (a.secureInputs ? 0 : 1) + (a.secureOutputs ? 0 : 1);
+  }
+  return n * t.runs;
+}
+
+/** VmHWM (peak resident set) of a child, from /proc (Linux); undefined elsewhere. */
+function peakRssOfChild(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? round(Number(m[1]) / 1024, 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface SimChild {
+  url: string;
+  pid: number | undefined;
+  stats(): Promise<SimStats>;
+  stop(): Promise<void>;
+}
+
+/** `flowwarden simulate` with a generated tenant, in its own process (its CPU and memory are not the pipeline's). */
+async function startSimulatorChild(t: { flows: number; runs: number; actions: number; secretRate: number; seed: number }): Promise<SimChild> {
+  const bin = path.join(repoRoot(), 'bin', 'flowwarden.js');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [bin, 'simulate', '--port', '0', '--flows', String(t.flows), '--runs', String(t.runs), '--actions', String(t.actions), '--secret-rate', String(t.secretRate), '--seed', String(t.seed)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`simulator did not start within 30 s:\n${out}`)), 30_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      const m = /tenant simulator on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`simulator exited with code ${code}:\n${out}`));
+    });
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return {
+    url,
+    pid: child.pid,
+    stats: async () => (await (await fetch(`${url}/_sim/stats`)).json()) as SimStats,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function round(n: number, d: number): number {
+  const k = 10 ** d;
+  return Math.round(n * k) / k;
+}
+
+/** Human summary of a result (the integrator's `npm run bench` may print it). */
+export function formatPipelineBench(r: PipelineBenchResult): string {
+  const ok = (b: boolean) => (b ? 'met' : 'NOT met');
+  return [
+    `pipeline benchmark: ${r.tenant.flows} flows × ${r.tenant.runs} runs × ${r.tenant.actions} actions, secret rate ${r.tenant.secretRate}, seed ${r.tenant.seed}`,
+    `  actions scanned      ${r.actions} in ${r.runs} runs, ${r.seconds.total} s (fan-out ${r.seconds.fanOut} s, drain ${r.seconds.drain} s)`,
+    `  throughput           ${r.actionsPerSecond} actions/s  (target >= 2000: ${ok(r.targets.actionsPerSecond)})`,
+    `  HTTP requests        ${r.http.requests} to the Flow API + content links: ${JSON.stringify(r.http.byKind)}`,
+    `    per action         ${r.http.perAction}  (two content links per action; target <= 1.1: ${ok(r.targets.requestsPerAction)})`,
+    `    per unsecured side ${r.http.perUnsecuredSide}  (${r.http.unsecuredSides} sides fetched once each, ${r.http.skippedSecured} secured sides never fetched; <= 1.1: ${ok(r.targets.requestsPerUnsecuredSide)})`,
+    `  peak RSS             pipeline ${r.rssMb.pipelinePeak} MB (target < 300: ${ok(r.targets.rss)})${r.rssMb.simulatorPeak !== undefined ? `, simulator child ${r.rssMb.simulatorPeak} MB` : ''}`,
+    `  planted secrets      ${r.secrets.found} / ${r.secrets.planted} found (${ok(r.targets.allPlantedFound)}); ${r.secrets.findingsWritten} run-history findings written${r.secrets.missing.length ? `; missing e.g. ${r.secrets.missing.slice(0, 3).join(', ')}` : ''}`,
+    `  machine              ${r.machine.cpus} CPUs, load average ${r.machine.loadAverage1m}`,
+  ].join('\n');
+}
+
+if (require.main === module) {
+  const [flows, runs, actions] = process.argv.slice(2).map(Number);
+  const o: PipelineBenchOptions = { onProgress: (l) => console.error(l) };
+  if (flows) o.flows = flows;
+  if (runs) o.runs = runs;
+  if (actions) o.actions = actions;
+  benchPipeline(o).then(
+    (r) => {
+      console.log(formatPipelineBench(r));
+      console.log('\n' + JSON.stringify(r));
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
