@@ -106,7 +106,16 @@ function encode(body: unknown, queue: string): string {
   return Buffer.from(json, 'utf8').toString('base64');
 }
 
+/**
+ * A body that is not JSON is handed on as its text: one garbage message must not make `receive` throw
+ * for the whole batch (it would come back forever and block the queue). The consumer's validation
+ * rejects it by field and sets it aside.
+ */
 function decode<T>(text: string): T {
   const raw = /^[A-Za-z0-9+/=\s]+$/.test(text) ? Buffer.from(text, 'base64').toString('utf8') : text;
-  return JSON.parse(raw) as T;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return raw as unknown as T;
+  }
 }

@@ -24,6 +24,11 @@ export interface StartSimulatorOptions {
   flowApiPageSize?: number;
   /** Keep a log of API requests (time, kind, client request id, fault) for retry-timing checks in tests. */
   recordRequests?: boolean;
+  /**
+   * Serve this instead of the real answer when it returns one (poison-input tests: malformed content,
+   * a run body of the wrong shape). Called with the route kind (e.g. `content`, `flowapi.run`) and path.
+   */
+  rawResponse?: (kind: string, path: string) => { status?: number; body: string; contentType?: string } | undefined;
 }
 
 /** One API request as the simulator saw it (no query string: content links carry signatures). */
@@ -516,6 +521,8 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
           }
           if (fault === '503') return send(res, 503, JSON.stringify({ error: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable.' } }), {}, isDataverse);
           if (fault === 'slow') await new Promise((r) => setTimeout(r, faults.settings.slowMs));
+          const raw = options.rawResponse?.(kind, u.pathname);
+          if (raw) return send(res, raw.status ?? 200, raw.body, raw.contentType ? { 'Content-Type': raw.contentType } : {}, isDataverse);
           const r = route(req, u);
           if (r.raw !== undefined) return send(res, 200, r.raw, {}, false);
           return send(res, r.status ?? 200, JSON.stringify(r.body), r.headers ?? {}, isDataverse);
