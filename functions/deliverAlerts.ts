@@ -9,7 +9,8 @@ app.storageQueue('deliverAlerts', {
   handler: async (message, context) => {
     const r = await jobDeliverAlerts(await getApp(), [message as never]);
     context.log(`deliverAlerts: ${r.sent.length} sent, ${r.pending.length} for the digest`);
-    if (r.deferred.length) throw new Error(`alert deferred (throttled or failed); retried by the queue`);
+    // Throttled sends go back to the queue; sends still running or retrying are finished by the digest timer.
+    if (r.throttled.length) throw new Error(`alert throttled by the ACS quota; the queue retries it`);
   },
 });
 

@@ -93,6 +93,7 @@ var tableNames = [
   'FlowWardenAlerts'
   'FlowWardenPoison'
   'FlowWardenBacklog'
+  'FlowWardenFindingIds'
 ]
 var queueNames = [
   'flowwarden-runs'

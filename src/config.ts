@@ -39,6 +39,7 @@ const schema = z
     FLOWWARDEN_DATAVERSE_URL_OVERRIDE: optionalUrl('FLOWWARDEN_DATAVERSE_URL_OVERRIDE'),
     FLOWWARDEN_CREDENTIAL: z.enum(['default', 'local'], { error: 'FLOWWARDEN_CREDENTIAL: expected "default" or "local"' }),
     FLOWWARDEN_MANAGED_IDENTITY_CLIENT_ID: z.string().optional().transform((v) => v || undefined),
+    FLOWWARDEN_ACS_CONNECTION_STRING: z.string().optional().transform((v) => v || undefined),
     FLOWWARDEN_ACS_ENDPOINT: optionalUrl('FLOWWARDEN_ACS_ENDPOINT'),
     FLOWWARDEN_EMAIL_SENDER: z.string().optional().transform((v) => v || undefined).pipe(z.email({ error: 'FLOWWARDEN_EMAIL_SENDER: expected an email address' }).optional()),
     FLOWWARDEN_OUTBOX_DIR: z.string().optional().transform((v) => v || undefined),
@@ -81,7 +82,7 @@ export interface Config {
   dataverseUrlOverride?: string;
   credential: 'default' | 'local';
   managedIdentityClientId?: string;
-  email: { acsEndpoint?: string; sender?: string; outboxDir?: string };
+  email: { acsEndpoint?: string; acsConnectionString?: string; sender?: string; outboxDir?: string };
   logs: { ingestionEndpoint?: string; dcrId?: string; stream: string; workspaceId?: string; queryEndpoint: string };
   schedules: { runs: string; definitions: string; audit: string; permissions: string; alerts: string; health: string };
   lookbackMinutes: number;
@@ -140,7 +141,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataverseUrlOverride: v.FLOWWARDEN_DATAVERSE_URL_OVERRIDE,
     credential: v.FLOWWARDEN_CREDENTIAL,
     managedIdentityClientId: v.FLOWWARDEN_MANAGED_IDENTITY_CLIENT_ID,
-    email: { acsEndpoint: v.FLOWWARDEN_ACS_ENDPOINT, sender: v.FLOWWARDEN_EMAIL_SENDER, outboxDir: v.FLOWWARDEN_OUTBOX_DIR },
+    email: { acsEndpoint: v.FLOWWARDEN_ACS_ENDPOINT, acsConnectionString: v.FLOWWARDEN_ACS_CONNECTION_STRING, sender: v.FLOWWARDEN_EMAIL_SENDER, outboxDir: v.FLOWWARDEN_OUTBOX_DIR },
     logs: {
       ingestionEndpoint: v.FLOWWARDEN_LOGS_INGESTION_ENDPOINT,
       dcrId: v.FLOWWARDEN_LOGS_DCR_ID,

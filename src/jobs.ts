@@ -172,7 +172,18 @@ export function jobWebhook(app: App, req: HandlerRequest): Promise<HandlerRespon
 
 function alertDeps(app: App): DeliverAlertsDeps {
   if (!app.email) throw new Error('alerts: no email sender configured (set FLOWWARDEN_ACS_ENDPOINT and FLOWWARDEN_EMAIL_SENDER, or FLOWWARDEN_OUTBOX_DIR)');
-  return { findings: app.findingStore, alertState: app.alertState, email: app.email, policy: app.policy, clock: app.clock, log: app.log, alertsQueue: app.alertsQueue };
+  return {
+    findings: app.findingStore,
+    alertState: app.alertState,
+    email: app.email,
+    policy: app.policy,
+    clock: app.clock,
+    log: app.log,
+    alertsQueue: app.alertsQueue,
+    // The quota is ACS's: with only the outbox configured there is nothing to throttle.
+    throttle: !!(app.config.email.acsEndpoint || app.config.email.acsConnectionString),
+    ...(app.policy.alerts.sendLimits ? { limits: app.policy.alerts.sendLimits } : {}),
+  };
 }
 
 export function jobDeliverAlerts(app: App, items: AlertQueueItem[]) {

@@ -5,12 +5,14 @@ import { compose, type App } from '../compose';
 import { loadConfig } from '../config';
 import { SEVERITIES, type Severity } from '../core/finding';
 import { startAzurite } from '../dev/azurite';
-import { startLocalAcs } from '../dev/localAcs';
-import { startLocalLogs } from '../dev/localLogs';
+import { startLocalAcs, type LocalAcs } from '../dev/localAcs';
+import { startLocalLogs, type LocalLogs } from '../dev/localLogs';
 import { ORGANIZATION_ID, ROLES, USERS } from '../dev/simulator/ids';
-import { startSimulator } from '../dev/simulator/server';
+import { startSimulator, type SimulatorHandle } from '../dev/simulator/server';
+import type { GeneratedTenantOptions } from '../dev/simulator/generatedTenant';
 import { dynamicsHeaders, remoteExecutionContext, type WebhookSampleOptions } from '../dev/webhookSamples';
 import { memoryLogger } from '../log';
+import type { Logger } from '../ports';
 import { loadPolicyFile } from '../policyFile';
 import { repoRoot } from '../repoRoot';
 import { serveApp } from './serve';
@@ -36,6 +38,9 @@ export interface DemoResult {
   logAnalyticsRows: number;
   secondPass: { newFindings: number; emails: number };
   logLines: string[];
+  /** The local ACS and Logs endpoints, with every request they received. */
+  acs: LocalAcs;
+  logs: LocalLogs;
 }
 
 /**
@@ -43,15 +48,26 @@ export interface DemoResult {
  * endpoints; every pipeline once on the sample tenant, a change in the tenant, the pipelines again,
  * webhooks through the real HTTP route, alerts, health; then a second pass that must find nothing new.
  */
-export async function runDemoPipeline(options: { outboxDir: string; onProgress?: (line: string) => void }): Promise<DemoResult & { stop(): Promise<void> }> {
-  const say = options.onProgress ?? (() => undefined);
+export interface DemoStack {
+  app: App;
+  sim: SimulatorHandle;
+  acs: LocalAcs;
+  logs: LocalLogs;
+  log: Logger & { lines: string[] };
+  stop(): Promise<void>;
+}
+
+/**
+ * Azurite in memory, the tenant simulator (sample or generated tenant), local ACS and Logs endpoints,
+ * and the app composed against them with the demo policy: the embedded defaults.
+ */
+export async function startDemoStack(options: { outboxDir?: string; tenant?: 'sample' | GeneratedTenantOptions; storageNamePrefix?: string } = {}): Promise<DemoStack> {
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
-    say('starting Azurite (in memory), the tenant simulator and local ACS / Logs endpoints…');
-    const [azurite, sim, acs, logs] = await Promise.all([startAzurite(), startSimulator({ tenant: 'sample' }), startLocalAcs(), startLocalLogs()]);
+    const [azurite, sim, acs, logs] = await Promise.all([startAzurite(), startSimulator({ tenant: options.tenant ?? 'sample' }), startLocalAcs(), startLocalLogs()]);
     stops.push(azurite.stop, sim.stop, () => acs.close(), () => logs.close());
     const config = loadConfig({
       FLOWWARDEN_POLICY: demoPolicyPath(),
@@ -62,9 +78,9 @@ export async function runDemoPipeline(options: { outboxDir: string; onProgress?:
       FLOWWARDEN_POWERAPPS_API_URL: sim.url,
       FLOWWARDEN_DATAVERSE_URL_OVERRIDE: sim.url,
       FLOWWARDEN_CREDENTIAL: 'local',
-      FLOWWARDEN_ACS_ENDPOINT: acs.endpoint,
+      FLOWWARDEN_ACS_CONNECTION_STRING: acs.connectionString,
       FLOWWARDEN_EMAIL_SENDER: 'DoNotReply@flowwarden.local',
-      FLOWWARDEN_OUTBOX_DIR: options.outboxDir,
+      ...(options.outboxDir ? { FLOWWARDEN_OUTBOX_DIR: options.outboxDir } : {}),
       FLOWWARDEN_LOGS_INGESTION_ENDPOINT: logs.ingestionEndpoint,
       FLOWWARDEN_LOGS_DCR_ID: logs.dcrId,
       FLOWWARDEN_LOGS_WORKSPACE_ID: logs.workspaceId,
@@ -72,7 +88,29 @@ export async function runDemoPipeline(options: { outboxDir: string; onProgress?:
     });
     const policy = await loadPolicyFile(config.policyPath);
     const log = memoryLogger();
-    const app = compose(config, policy, { log });
+    const app = compose(config, policy, { log, ...(options.storageNamePrefix ? { storageNamePrefix: options.storageNamePrefix } : {}) });
+    return { app, sim, acs, logs, log, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * The main job on embedded defaults: every pipeline once on the sample tenant, a change in the tenant,
+ * the pipelines again, webhooks through the real HTTP route, alerts, health; then a second pass that
+ * must find nothing new.
+ */
+export async function runDemoPipeline(options: { outboxDir: string; onProgress?: (line: string) => void }): Promise<DemoResult & { stop(): Promise<void> }> {
+  const say = options.onProgress ?? (() => undefined);
+  say('starting Azurite (in memory), the tenant simulator and local ACS / Logs endpoints…');
+  const stack = await startDemoStack({ outboxDir: options.outboxDir });
+  const { app, sim, acs, logs, log } = stack;
+  const stops: (() => Promise<void>)[] = [stack.stop];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
     const steps: StepResult[] = [];
 
     say('pass 1: permissions baseline, run history, definitions, audit log…');
@@ -83,7 +121,7 @@ export async function runDemoPipeline(options: { outboxDir: string; onProgress?:
     const host = await serveApp(app, { port: 0, timers: false, queues: false });
     stops.push(host.stop);
     await step(steps, 'dataverseWebhook', async () => {
-      const statuses = await postDemoWebhooks(host.url, config.webhookSecrets[0]!, new URL(policy.environments[0]!.dataverseUrl).host, app.clock.now());
+      const statuses = await postDemoWebhooks(host.url, app.config.webhookSecrets[0]!, new URL(app.policy.environments[0]!.dataverseUrl).host, app.clock.now());
       return `HTTP ${statuses.join(', ')}`;
     });
 
@@ -108,6 +146,8 @@ export async function runDemoPipeline(options: { outboxDir: string; onProgress?:
       logAnalyticsRows: logs.rows.length,
       secondPass: { newFindings: after - before, emails: acs.sent.length - sentBefore },
       logLines: log.lines,
+      acs,
+      logs,
       stop,
     };
   } catch (e) {

@@ -31,7 +31,8 @@ export async function step(results: StepResult[], name: string, f: () => Promise
 export async function runDetectionsOnce(app: App, results: StepResult[]): Promise<void> {
   await step(results, 'snapshotPermissions', async () => {
     const r = await jobSnapshotPermissions(app);
-    return JSON.stringify(r);
+    if (r.errors.length) throw new Error(r.errors.map((e) => `${e.environmentId}: ${e.message}`).join('; '));
+    return r.environments.map((e) => `${e.principals} principals, ${e.flows} flows, ${e.connections} connections${e.firstRun ? ' (first snapshot: baseline violations only)' : ''}, ${e.created.length} new findings`).join('; ');
   });
   await step(results, 'scanRuns', async () => {
     const d = await jobScanRuns(app);
@@ -52,7 +53,11 @@ export async function runDetectionsOnce(app: App, results: StepResult[]): Promis
 
 /** Alerts, Log Analytics backlog and health after the detections. */
 export async function runDeliveryOnce(app: App, results: StepResult[]): Promise<void> {
-  await step(results, 'healthCheck', async () => JSON.stringify(await jobCheckHealth(app)));
+  await step(results, 'healthCheck', async () => {
+    const r = await jobCheckHealth(app);
+    const stalled = r.report.sources.filter((s) => s.stalled).map((s) => s.source);
+    return `${r.report.sources.length} sources, ${stalled.length ? `stalled: ${stalled.join(', ')}` : 'none stalled'}, ${r.report.poisonRecords} poison records, ${r.created.length} new findings`;
+  });
   if (app.email) {
     await step(results, 'deliverAlerts', async () => {
       const r = await jobDrainAlerts(app);

@@ -124,10 +124,13 @@ export class TableFindingStore implements FindingStore {
       list.push(e);
       byPartition.set(e.partitionKey, list);
     }
-    const created: string[] = [];
     for (const list of byPartition.values()) {
-      for (let i = 0; i < list.length; i += MAX_BATCH) created.push(...(await this.createChunk(table, list.slice(i, i + MAX_BATCH))));
+      for (let i = 0; i < list.length; i += MAX_BATCH) await this.createChunk(table, list.slice(i, i + MAX_BATCH));
     }
+    // New = not indexed yet. A row that exists without its index entry was written by an attempt that
+    // crashed before indexing (and so before its alert/Log Analytics hooks ran): report it again, the
+    // hooks are idempotent by finding id.
+    const created = fresh.map((e) => e.rowKey);
     // The index is written after the finding: a crash in between re-creates nothing (409 on the same partition) and indexes it next time.
     await mapLimit(fresh, 16, async (e) => {
       try {

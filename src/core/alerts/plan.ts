@@ -123,7 +123,7 @@ export function messageKey(kind: 'immediate' | 'digest', route: AlertRoute, find
   return `${kind === 'immediate' ? 'imm' : 'dig'}-${h}`;
 }
 
-/** One immediate message per (route, group) for the findings that are immediate. */
+/** One immediate message per (route, group) for the findings that are immediate; one per route for a burst of more groups than `maxImmediateGroups`. */
 export function planImmediate(findings: readonly Finding[], alerts: AlertsPolicy): PlannedMessage[] {
   const perRoute = new Map<string, { route: AlertRoute; findings: Finding[] }>();
   for (const f of dedupe(findings)) {
@@ -136,7 +136,15 @@ export function planImmediate(findings: readonly Finding[], alerts: AlertsPolicy
   }
   const out: PlannedMessage[] = [];
   for (const { route, findings: fs } of [...perRoute.values()].sort((a, b) => cmp(a.route.key, b.route.key))) {
-    for (const g of groupFindings(fs)) {
+    const groups = groupFindings(fs);
+    // A burst (a first scan, a mass change) becomes one message per route, grouped inside, instead of
+    // a flood that on-call skims past and that the ACS quota would stretch over hours.
+    if (groups.length > alerts.maxImmediateGroups) {
+      const all = groups.flatMap((g) => g.findings);
+      out.push({ kind: 'immediate', route, key: messageKey('immediate', route, all.map((f) => f.id)), findings: all });
+      continue;
+    }
+    for (const g of groups) {
       out.push({ kind: 'immediate', route, key: messageKey('immediate', route, g.findings.map((f) => f.id)), findings: g.findings });
     }
   }

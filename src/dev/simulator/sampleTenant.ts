@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AUDIT_ACTION, auditRow, buildSampleDataverse } from './dataverseData';
 import { after, compose, http, openApi, recurrence, secure, securedSides, workflowDefinition } from './definitions';
-import { fakeFunctionsKey, fakeJwt, fakePassword, fakeStorageConnectionString } from './fakeSecrets';
+import { fakeApiKey, fakeFunctionsKey, fakeJwt, fakePassword, fakeStorageConnectionString } from './fakeSecrets';
 import { ENVIRONMENT_ID, GROUP_SALES, GUEST_MALLORY, ROLES, TENANT_ID, USERS, hashGuid, runIndexFromName, runName } from './ids';
 import type { Direction, SimConnection, SimConnectionReference, SimFlow, SimFlowPermission, SimRun, SimRunAction, SimTenant } from './model';
 
@@ -313,4 +313,15 @@ export function createSampleTenant(anchor: Date): SimTenant {
       );
     },
   };
+}
+
+/**
+ * Every secret value planted in the sample tenant (run content, definitions, environment variables),
+ * and the distinctive part of each (the key inside a connection string, the code in a URL). Tests grep
+ * everything flowwarden writes — stdout, tables, emails, ingestion payloads, logs — for these.
+ */
+export function samplePlantedSecretValues(): string[] {
+  const storageKey = /AccountKey=([^;]+)/.exec(STORAGE_CONNECTION)![1]!;
+  const functionsKey = /code=([^&]+)/.exec(ORDER_FUNCTION_URL)![1]!;
+  return [ERP_TOKEN, STORAGE_CONNECTION, storageKey, NOTIFY_PASSWORD, ORDER_FUNCTION_URL, functionsKey, fakeJwt(S, 'enrich'), fakeApiKey(S, 'envvar')];
 }

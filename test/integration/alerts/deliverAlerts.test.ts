@@ -203,7 +203,7 @@ describe('deliverAlerts with the real EmailClient against the local ACS endpoint
       },
       getStatus: (id) => real.getStatus(id),
     };
-    const policyOneRoute = { routes: [{ to: ['oncall@contoso.com'], minSeverity: 'info' as const }], immediate: 'high' as const, digestHours: 24, fallback: [] };
+    const policyOneRoute = { routes: [{ to: ['oncall@contoso.com'], minSeverity: 'info' as const }], immediate: 'high' as const, digestHours: 24, fallback: [], maxImmediateGroups: 5 };
     const { deps, clock } = alertDeps('alertsfail', failing);
     deps.policy = { ...deps.policy, alerts: policyOneRoute };
     const f = finding({ key: 'fail', severity: 'critical', evidence: { flowId: 'flow-fail' } });

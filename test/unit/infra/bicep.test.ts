@@ -52,6 +52,7 @@ const OMITTED_IN_AZURE: Record<string, string> = {
   FLOWWARDEN_STORAGE_CONNECTION_STRING: 'identity-based storage: shared keys are disabled, FLOWWARDEN_STORAGE_ACCOUNT_URL is used',
   FLOWWARDEN_DATAVERSE_URL_OVERRIDE: 'only for the local simulator or a proxy; in Azure the policy dataverseUrl is called',
   FLOWWARDEN_OUTBOX_DIR: 'demo/local .eml copies; in Azure mail goes through ACS only',
+  FLOWWARDEN_ACS_CONNECTION_STRING: 'key-based ACS access for local endpoints only; in Azure the managed identity signs in to FLOWWARDEN_ACS_ENDPOINT',
 };
 
 /** App settings that must never be in a Flex Consumption template (deprecated on the plan, or a key-based connection). */
