@@ -124,7 +124,11 @@ export function compose(config: Config, policy: Policy, options: ComposeOptions 
   );
 
   const senders: EmailSender[] = [];
-  if (config.email.sender && config.email.acsConnectionString) senders.push(new AcsEmailSender({ connectionString: config.email.acsConnectionString, senderAddress: config.email.sender }));
+  if (config.email.sender && config.email.acsConnectionString) {
+    // A local endpoint has no quota to protect: poll its send status quickly.
+    const local = /endpoint=https?:\/\/(127\.0\.0\.1|localhost)[:/]/i.test(config.email.acsConnectionString);
+    senders.push(new AcsEmailSender({ connectionString: config.email.acsConnectionString, senderAddress: config.email.sender, ...(local ? { pollIntervalMs: 100 } : {}) }));
+  }
   else if (config.email.sender && config.email.acsEndpoint) senders.push(new AcsEmailSender({ endpoint: config.email.acsEndpoint, credential: azureCredential, senderAddress: config.email.sender }));
   if (config.email.outboxDir) senders.push(new OutboxEmailSender(config.email.outboxDir, config.email.sender ?? 'flowwarden@flowwarden.local'));
   const email = senders.length === 0 ? undefined : senders.length === 1 ? senders[0] : new CompositeEmailSender(senders);
