@@ -6,6 +6,7 @@ import { createLogger } from './log';
 import { systemClock, type Clock, type ConnectionSource, type DataverseSource, type EmailSender, type FindingStore, type FlowApiSource, type Logger } from './ports';
 import { createIdentityResolver, type IdentityResolver } from './pipelines/identityResolver';
 import { enqueueAlerts, type AlertQueueItem } from './pipelines/deliverAlerts';
+import { RoleNameCache } from './pipelines/roleNames';
 import { RunScanCache } from './pipelines/scanRunWorker';
 import type { RunScanMessage } from './pipelines/scanRuns';
 import { publishFindings, LogsIngestionFindingsLog } from './sinks/logAnalytics';
@@ -49,6 +50,7 @@ export interface App {
   dataverse: DataverseSource;
   connections: ConnectionSource;
   resolver: IdentityResolver;
+  roleNames: RoleNameCache;
   email?: EmailSender;
   findingsLog?: LogsIngestionFindingsLog;
   runCache: RunScanCache;
@@ -153,6 +155,7 @@ export function compose(config: Config, policy: Policy, options: ComposeOptions 
     dataverse,
     connections,
     resolver: createIdentityResolver(dataverse, policy),
+    roleNames: new RoleNameCache(dataverse, log),
     ...(email ? { email } : {}),
     ...(findingsLog ? { findingsLog } : {}),
     runCache: new RunScanCache(),

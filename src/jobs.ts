@@ -139,6 +139,7 @@ export function jobPollAudit(app: App) {
     lookbackMinutes: app.config.lookbackMinutes,
     initialLookbackHours: app.config.initialLookbackHours,
     resolver: app.resolver,
+    roleNames: app.roleNames,
   });
 }
 
@@ -167,6 +168,7 @@ export function jobWebhook(app: App, req: HandlerRequest): Promise<HandlerRespon
     maxBytes: app.config.webhookMaxBytes,
     log: app.log,
     clock: app.clock,
+    roleNames: app.roleNames,
   });
 }
 

@@ -4,6 +4,7 @@ import { environmentByHost, type Policy, type PolicyEnvironment } from '../core/
 import type { Identity } from '../core/records';
 import { modifierFindings, MODIFYING_OPERATIONS } from '../core/modifiers/modifierFindings';
 import { DriftEventError, eventDriftFindings } from '../core/drift/events';
+import type { RoleNameCache } from './roleNames';
 import type { Clock, FindingStore, Logger, PoisonStore, ProfileStore } from '../ports';
 import { parseRemoteExecutionContext, webhookToEvent, WebhookPayloadError, type ParsedWebhook } from '../sources/webhookPayload';
 import { attachTargetPrincipals, type IdentityResolver } from './identityResolver';
@@ -36,6 +37,8 @@ export interface WebhookDeps {
   maxBytes: number;
   log: Logger;
   clock: Clock;
+  /** Role names for role events (the context carries only role ids). */
+  roleNames?: RoleNameCache;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
@@ -125,7 +128,8 @@ export async function handleDataverseWebhook(req: WebhookRequest, deps: WebhookD
       findings.push(...modifierFindings(event, learningStartedAt ? { policy: deps.policy, profile, learningStartedAt, detectedAt: at } : { policy: deps.policy, profile, detectedAt: at }));
     }
     try {
-      findings.push(...eventDriftFindings(event, { policy: deps.policy, detectedAt: at }));
+      const roleNames = event.roleId && deps.roleNames ? await deps.roleNames.get(env.id) : undefined;
+      findings.push(...eventDriftFindings(event, roleNames ? { policy: deps.policy, detectedAt: at, roleNames } : { policy: deps.policy, detectedAt: at }));
     } catch (e) {
       // A role/share event without principal or role: set aside; the modifier findings still count.
       if (!(e instanceof DriftEventError)) throw e;

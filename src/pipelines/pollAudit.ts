@@ -4,6 +4,7 @@ import type { AuditEvent, Identity } from '../core/records';
 import { AuditRowError, auditRowToEvent, countUnknownAction, mapAuditAction } from '../core/modifiers/auditActions';
 import { modifierFindings, MODIFYING_OPERATIONS } from '../core/modifiers/modifierFindings';
 import { DriftEventError, eventDriftFindings } from '../core/drift/events';
+import type { RoleNameCache } from './roleNames';
 import {
   ConcurrencyError,
   type AuditRow,
@@ -37,6 +38,8 @@ export interface PollAuditDeps {
   initialLookbackHours: number;
   /** Shared resolver (cache across runs); one is created per call when omitted. */
   resolver?: IdentityResolver;
+  /** Role names for role events (audit rows carry only role ids). */
+  roleNames?: RoleNameCache;
 }
 
 export interface PollAuditOptions {
@@ -156,6 +159,7 @@ async function pollEnvironment(
   }
 
   const learningStartedAt = await deps.profiles.learningStartedAt(environmentId);
+  const roleNames = deps.roleNames ? await deps.roleNames.get(environmentId) : undefined;
   const profileCache = new Map<string, Set<string>>();
   const profileOf = async (table: string): Promise<Set<string>> => {
     let set = profileCache.get(table);
@@ -227,7 +231,7 @@ async function pollEnvironment(
           observations.push({ environmentId, table: event.table, identityId: event.user.id.toLowerCase(), seenAt: event.occurredAt });
         }
         try {
-          findings.push(...eventDriftFindings(event, { policy, detectedAt }));
+          findings.push(...eventDriftFindings(event, roleNames ? { policy, detectedAt, roleNames } : { policy, detectedAt }));
         } catch (e) {
           // A role/share row without the principal or role: set it aside, the rest of the page continues.
           if (!(e instanceof DriftEventError)) throw e;
