@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startLocalHost, type LocalHost } from '../../../src/host/localHost';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchWebhook, buildRemoteExecutionContext, isLoopbackUrl, type ContextSpec } from '../../../bench/webhookBench';
@@ -54,26 +53,17 @@ function makeDeps(over: Partial<WebhookDeps> = {}) {
   return { deps, dataverse, findings: deps.findings as MemoryFindingStore, poison: deps.poison as MemoryPoisonStore, log: deps.log as MemoryLogger, profiles: deps.profiles as MemoryProfileStore };
 }
 
-/** Minimal node:http host for the handler (what `serve` does): same route, body streamed in. */
-function host(deps: WebhookDeps): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (u.pathname === '/api/health' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
-    }
-    if (u.pathname !== '/api/webhooks/dataverse') {
-      res.writeHead(404).end();
-      return;
-    }
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
-    handleDataverseWebhook({ method: req.method ?? 'GET', headers, query: Object.fromEntries(u.searchParams), body: req }, deps).then(
-      (r) => res.writeHead(r.status, r.headers).end(r.body),
-      () => res.writeHead(500).end(),
-    );
+/** The local host `serve` runs (src/host/localHost.ts), with the webhook route bound to these deps. */
+async function host(deps: WebhookDeps): Promise<{ url: string; server: LocalHost }> {
+  const server = await startLocalHost({
+    port: 0,
+    log: deps.log,
+    routes: [
+      { method: 'POST', path: '/api/webhooks/dataverse', handle: (r) => handleDataverseWebhook(r, deps) },
+      { method: 'GET', path: '/api/health', handle: async () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' }) },
+    ],
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/webhooks/dataverse`, server })));
+  return { url: `${server.url}/api/webhooks/dataverse`, server };
 }
 
 const spec = (over: Partial<ContextSpec> = {}): ContextSpec => ({
@@ -255,7 +245,7 @@ describe('handleDataverseWebhook (handler directly)', () => {
 });
 
 describe('over HTTP on loopback (the route serve exposes)', () => {
-  let server: Server;
+  let server: LocalHost;
   let url: string;
   const t = makeDeps();
 
@@ -263,7 +253,7 @@ describe('over HTTP on loopback (the route serve exposes)', () => {
     ({ server, url } = await host(t.deps));
   });
   afterAll(async () => {
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.stop();
   });
 
   const post = (body: string, headers: Record<string, string> = {}) =>
