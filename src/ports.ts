@@ -5,6 +5,7 @@
  */
 import type { Finding, Severity } from './core/finding';
 import type {
+  AuditRow,
   ContentLink,
   FlowPermission,
   Identity,
@@ -64,20 +65,7 @@ export interface FlowApiSource {
   listFlowPermissions(environmentId: string, flowId: string, options?: RequestOptions): Promise<FlowPermission[]>;
 }
 
-/** One raw row of Dataverse `audits` (Web API), fields as the service names them. */
-export interface AuditRow {
-  auditid: string;
-  createdon: string;
-  action: number;
-  operation: number;
-  objecttypecode: string;
-  _objectid_value?: string | null;
-  _userid_value?: string | null;
-  _callinguserid_value?: string | null;
-  attributemask?: string | null;
-  changedata?: string | null;
-  [k: string]: unknown;
-}
+export type { AuditRow };
 
 export interface AuditPage {
   rows: AuditRow[];

@@ -161,8 +161,8 @@ async function postDemoWebhooks(baseUrl: string, key: string, orgHost: string, n
   const events: Omit<WebhookSampleOptions, 'organizationId' | 'at' | 'correlationId'>[] = [
     // A person edits an invoice, a table only the Invoice Sync automation may write.
     { message: 'Update', table: 'cr5f2_invoice', recordId: '1c0ffee0-0000-4000-8000-00000000f001', userId: USERS.bob.systemuserid, attributes: { cr5f2_amount: 990, cr5f2_status: 'Paid' } },
-    // The Contact Enricher app user creates an account on behalf of Bob: impersonation on a table that does not allow it.
-    { message: 'Create', table: 'account', recordId: '1c0ffee0-0000-4000-8000-00000000f002', userId: USERS.contactEnricher.systemuserid, initiatingUserId: USERS.bob.systemuserid, attributes: { name: 'Fabrikam (imported)' } },
+    // The Contact Enricher app user (InitiatingUserId) creates an account as Bob (UserId): impersonation where the table forbids it.
+    { message: 'Create', table: 'account', recordId: '1c0ffee0-0000-4000-8000-00000000f002', userId: USERS.bob.systemuserid, initiatingUserId: USERS.contactEnricher.systemuserid, attributes: { name: 'Fabrikam (imported)' } },
     // Alice grants System Customizer to the Contact Enricher app user (role associate), seen within seconds.
     {
       message: 'Associate',

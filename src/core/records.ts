@@ -59,6 +59,21 @@ export interface RunActionContent {
 
 // ---------- Dataverse changes (unexpected modifier, event-driven drift) ----------
 
+/** One raw row of Dataverse `audits` (Web API), fields as the service names them. */
+export interface AuditRow {
+  auditid: string;
+  createdon: string;
+  action: number;
+  operation: number;
+  objecttypecode: string;
+  _objectid_value?: string | null;
+  _userid_value?: string | null;
+  _callinguserid_value?: string | null;
+  attributemask?: string | null;
+  changedata?: string | null;
+  [k: string]: unknown;
+}
+
 export type IdentityKind = 'application-user' | 'service-account' | 'person' | 'unknown';
 
 /** A Dataverse systemuser as resolved by the source. `resolved: false` when the lookup failed. */

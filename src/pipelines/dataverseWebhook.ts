@@ -5,6 +5,7 @@ import type { Identity } from '../core/records';
 import { modifierFindings, MODIFYING_OPERATIONS } from '../core/modifiers/modifierFindings';
 import { DriftEventError, eventDriftFindings } from '../core/drift/events';
 import type { RoleNameCache } from './roleNames';
+import type { HandlerRequest, HandlerResponse } from '../host/httpTypes';
 import type { Clock, FindingStore, Logger, PoisonStore, ProfileStore } from '../ports';
 import { parseRemoteExecutionContext, webhookToEvent, WebhookPayloadError, type ParsedWebhook } from '../sources/webhookPayload';
 import { attachTargetPrincipals, type IdentityResolver } from './identityResolver';
@@ -12,19 +13,9 @@ import { attachTargetPrincipals, type IdentityResolver } from './identityResolve
 /** Poison / log source name of this pipeline. */
 export const WEBHOOK_SOURCE = 'dataverse-webhook';
 
-export interface WebhookRequest {
-  method: string;
-  /** Header names in lower case. */
-  headers: Record<string, string | undefined>;
-  query: Record<string, string | undefined>;
-  body: AsyncIterable<Uint8Array> | Uint8Array | string;
-}
-
-export interface WebhookResponse {
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
+/** The neutral HTTP request/response the hosts (Functions, serve) adapt to. */
+export type WebhookRequest = HandlerRequest;
+export type WebhookResponse = HandlerResponse;
 
 export interface WebhookDeps {
   findings: FindingStore;

@@ -1,22 +1,6 @@
-import type { AuditEvent, AuditOperation, Identity } from '../records';
+import type { AuditEvent, AuditOperation, AuditRow, Identity } from '../records';
 
-/**
- * Shape of one raw Dataverse `audits` row (structurally the same as AuditRow in src/ports.ts, declared
- * here so core imports nothing outside core).
- */
-export interface AuditRow {
-  auditid: string;
-  createdon: string;
-  action: number;
-  operation: number;
-  objecttypecode: string;
-  _objectid_value?: string | null;
-  _userid_value?: string | null;
-  _callinguserid_value?: string | null;
-  attributemask?: string | null;
-  changedata?: string | null;
-  [k: string]: unknown;
-}
+export type { AuditRow };
 
 /**
  * Dataverse audit `action` choice (audit.action) → name and normalized operation.
