@@ -57,6 +57,12 @@ export interface FormatRule {
   maxLength: number;
   /** Tighter scan window when the keyword sits at a known place in the match (default ±maxLength). */
   window?: { before: number; after: number };
+  /**
+   * Cheap necessary condition at one keyword hit (`at` = where the keyword's atom starts): false means
+   * no match can start from this hit, so its scan window is not opened. Only for patterns whose match
+   * begins at the keyword.
+   */
+  atHit?: (text: string, at: number) => boolean;
   /** Higher wins when matches overlap (identifiable formats beat generic shapes). */
   priority: number;
   /** Where the format comes from. */
@@ -120,6 +126,21 @@ const TAIL_32 = `[A-P]${B64}{5}=?(?![A-Za-z0-9+/_-])`;
 const TAIL_39 = `[A-D]${B64}{5}(?![A-Za-z0-9+/_-])`;
 const TAIL_40 = `${B64}{5}[AQgw](?:==)?(?![A-Za-z0-9+/_-])`;
 const TAIL_64 = `${B64}{5}[AQgw](?:==)?(?![A-Za-z0-9+/_-])`;
+
+/**
+ * After `://` at `at`: an `@` within the userinfo limits (128 + 1 + 256) before a character userinfo
+ * cannot hold. Most URLs (https://host/path) fail at once.
+ */
+function userinfoFollows(text: string, at: number): boolean {
+  const end = Math.min(text.length, at + 3 + 386);
+  for (let i = at + 3; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 64 /* @ */) return true;
+    // whitespace / " # ' / < > ? \
+    if (c === 32 || (c >= 9 && c <= 13) || c === 34 || c === 35 || c === 39 || c === 47 || c === 60 || c === 62 || c === 63 || c === 92) return false;
+  }
+  return false;
+}
 
 // ------------------------------------------------------------------ format rules
 
@@ -297,8 +318,9 @@ export const FORMAT_RULES: FormatRule[] = [
     pattern: /[?&]sig=([A-Za-z0-9_%-]{43,60})(?![A-Za-z0-9_%-])/dg,
     secretGroup: 1,
     validators: [
-      validator('signature-32', isSignature32),
+      // Cheapest rejection first: most sig= in run history belong to content links, not trigger URLs.
       validator('trigger-url', (_v, c) => /\/triggers\/|\/paths\/invoke/i.test(enclosingUrl(c.text, c.start))),
+      validator('signature-32', isSignature32),
       validator('not-content-link', (_v, c) => !isRunContentLinkUrl(enclosingUrl(c.text, c.start)) && !insideContentLinkObject(c.text, c.start)),
     ],
     maxLength: 80,
@@ -322,12 +344,13 @@ export const FORMAT_RULES: FormatRule[] = [
     pattern: /[?&\s;]sig=([A-Za-z0-9%+/_=-]{43,70})(?![A-Za-z0-9%+/_=-])/dg,
     secretGroup: 1,
     validators: [
+      // Cheapest rejection first: run-history content links carry sv/sp/se/sig too.
+      validator('not-content-link', (_v, c) => !isRunContentLinkUrl(enclosingUrl(c.text, c.start)) && !insideContentLinkObject(c.text, c.start)),
       validator('signature-32', isSignature32),
       validator('sas-parameters', (_v, c) => {
         const around = c.text.slice(Math.max(0, c.start - 600), Math.min(c.text.length, c.end + 300));
         return /[?&\s]s(?:v|p|e|r|kn|rt|ig)=/.test(around.replace(/[?&\s;]sig=/, ''));
       }),
-      validator('not-content-link', (_v, c) => !isRunContentLinkUrl(enclosingUrl(c.text, c.start)) && !insideContentLinkObject(c.text, c.start)),
     ],
     maxLength: 90,
     window: { before: 2, after: 100 },
@@ -358,6 +381,7 @@ export const FORMAT_RULES: FormatRule[] = [
     ],
     maxLength: 600,
     window: { before: 24, after: 600 },
+    atHit: userinfoFollows,
     priority: 55,
     source: 'RFC 3986 userinfo; secretlint @secretlint/secretlint-rule-database-connection-string and basicauth (MIT) behaviour',
     vectors: {
@@ -756,22 +780,50 @@ export function normaliseName(name: string): string {
 
 /** The context rule for a field name, or undefined when the name is not sensitive. */
 export function contextRuleFor(rawName: string, inQuery: boolean, disabled?: ReadonlySet<string>): ContextRule | undefined {
+  const rules = contextRulesFor(rawName, inQuery);
+  if (rules.length === 0) return undefined;
+  if (!disabled || disabled.size === 0) return rules[0];
+  return rules.find((r) => !disabled.has(r.id));
+}
+
+/**
+ * Field names repeat endlessly in run history (`statecode`, `sig`, `password`): the rules a name
+ * qualifies for are cached per name (bounded; cleared when full). Disabled rules are filtered after.
+ */
+const NAME_CACHE = new Map<string, ContextRule[]>();
+const NAME_CACHE_MAX = 4096;
+const NO_RULES: ContextRule[] = [];
+
+function contextRulesFor(rawName: string, inQuery: boolean): ContextRule[] {
+  if (rawName.length > 120) return matchContextRules(rawName, inQuery);
+  const key = (inQuery ? '?' : ':') + rawName;
+  let rules = NAME_CACHE.get(key);
+  if (rules === undefined) {
+    if (NAME_CACHE.size >= NAME_CACHE_MAX) NAME_CACHE.clear();
+    rules = matchContextRules(rawName, inQuery);
+    NAME_CACHE.set(key, rules);
+  }
+  return rules;
+}
+
+/** Every context rule the name qualifies for, in table order. */
+function matchContextRules(rawName: string, inQuery: boolean): ContextRule[] {
   // Use the last segment of dotted / colon names: token:clientSecret → clientSecret.
   const seg = rawName.split(/[.:/]/).filter(Boolean).pop() ?? rawName;
   const n = normaliseName(seg.startsWith('$') || seg.startsWith('%24') ? seg.replace(/^(?:\$|%24)/, '') : seg);
-  if (n.length === 0 || n.length > 60) return undefined;
-  if (PAGING.test(n)) return undefined;
-  if (META_PREFIX.test(n)) return undefined;
+  if (n.length === 0 || n.length > 60) return NO_RULES;
+  if (PAGING.test(n)) return NO_RULES;
+  if (META_PREFIX.test(n)) return NO_RULES;
+  const out: ContextRule[] = [];
   for (const rule of CONTEXT_RULES) {
-    if (disabled?.has(rule.id)) continue;
     if (rule.queryOnly && !inQuery) continue;
     if (!rule.names.test(n)) continue;
     if (rule.excludeNames?.test(n)) continue;
     // Metadata about a secret (passwordPolicies, secretName, accessKeyId, tokenType) holds no secret.
     if (!rule.queryOnly && META_SUFFIX.test(n)) continue;
-    return rule;
+    out.push(rule);
   }
-  return undefined;
+  return out.length > 0 ? out : NO_RULES;
 }
 
 export const ALL_RULE_IDS: string[] = [...FORMAT_RULES.map((r) => r.id), ...CONTEXT_RULES.map((r) => r.id)];

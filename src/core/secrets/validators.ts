@@ -23,9 +23,35 @@ export function validator(name: string, test: (value: string, ctx: ValidatorCont
 
 // ------------------------------------------------------------------ measures
 
-/** Shannon entropy in bits per character. */
+/** Per-code-unit counts, reset after each call; `order` keeps first occurrences (the summation order). */
+const ENTROPY_COUNTS = new Int32Array(65536);
+const ENTROPY_ORDER: number[] = [];
+
+/** Shannon entropy in bits per character (code point). */
 export function shannonEntropy(s: string): number {
   if (s.length === 0) return 0;
+  const counts = ENTROPY_COUNTS;
+  const order = ENTROPY_ORDER;
+  order.length = 0;
+  let surrogate = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) surrogate = true;
+    if (counts[c] === 0) order.push(c);
+    counts[c] = (counts[c] as number) + 1;
+  }
+  let h = 0;
+  // Sum in first-occurrence order, as a Map over the characters would, so results are bit-identical.
+  for (const c of order) {
+    const p = counts[c]! / s.length;
+    h -= p * Math.log2(p);
+    counts[c] = 0;
+  }
+  return surrogate ? shannonEntropyCodePoints(s) : h;
+}
+
+/** Text with surrogate pairs: count code points, as `for…of` iterates them. */
+function shannonEntropyCodePoints(s: string): number {
   const counts = new Map<string, number>();
   for (const ch of s) counts.set(ch, (counts.get(ch) ?? 0) + 1);
   let h = 0;
