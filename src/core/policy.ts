@@ -143,7 +143,7 @@ const alerts = z
     /** Power Platform admins' fallback recipient when no route matches. */
     fallback: z.array(z.email()).default([]),
     /** More related groups than this in one delivery batch are merged into one message per route. */
-    maxImmediateGroups: z.number().int().positive().default(5),
+    maxImmediateGroups: z.number().int().positive().default(3),
     /** ACS email quota of the resource (defaults: the documented 30 sends/min, 100/hour); status polls count too. */
     sendLimits: z.strictObject({ perMinute: z.number().int().positive(), perHour: z.number().int().positive() }).optional(),
   })
