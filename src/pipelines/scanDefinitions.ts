@@ -134,7 +134,7 @@ export async function scanDefinitions(deps: ScanDefinitionsDeps, options: { envi
       const message = e instanceof Error ? e.message : String(e);
       res.errors.push({ environmentId: env.id, message });
       deps.log.error('scanDefinitions failed', { environmentId: env.id, error: message });
-      await recordFailure(deps.checkpoints, DEFINITIONS_SOURCE, env.id, message, started, deps.initialLookbackHours);
+      await recordFailure(deps.checkpoints, DEFINITIONS_SOURCE, env.id, message, started, deps.initialLookbackHours, deps.log);
     }
   }
   return res;

@@ -100,14 +100,14 @@ export async function scanRuns(deps: ScanRunsDeps, options: { environmentIds?: s
       const message = e instanceof Error ? e.message : String(e);
       result.errors.push({ environmentId: env.id, message });
       deps.log.error('scanRuns failed', { environmentId: env.id, error: message });
-      await recordFailure(deps.checkpoints, RUNS_SOURCE, env.id, message, startedAt, deps.initialLookbackHours);
+      await recordFailure(deps.checkpoints, RUNS_SOURCE, env.id, message, startedAt, deps.initialLookbackHours, deps.log);
     }
   }
   return result;
 }
 
 /** Record a failed attempt on the checkpoint so health can report it; the watermark does not move. */
-export async function recordFailure(checkpoints: CheckpointStore, source: string, environmentId: string, message: string, at: Date, initialLookbackHours: number): Promise<void> {
+export async function recordFailure(checkpoints: CheckpointStore, source: string, environmentId: string, message: string, at: Date, initialLookbackHours: number, log?: Logger): Promise<void> {
   try {
     const cp = await checkpoints.get(source, environmentId);
     await checkpoints.put({
@@ -116,7 +116,8 @@ export async function recordFailure(checkpoints: CheckpointStore, source: string
       lastError: message.slice(0, 500),
       consecutiveFailures: (cp?.consecutiveFailures ?? 0) + 1,
     });
-  } catch {
-    // Recording the failure is best effort: the original error is what the caller reports.
+  } catch (e) {
+    // Best effort: the original error is what the caller reports; this one is only logged.
+    log?.warn('could not record the failure on the checkpoint', { source, environmentId, error: e instanceof Error ? e.message : String(e) });
   }
 }
