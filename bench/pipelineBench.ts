@@ -9,7 +9,7 @@
  * (default 500 × 20 × 10 = 100,000 actions, 0.5 % of unsecured sides carry a planted secret).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +57,10 @@ export interface PipelineBenchResult {
     skippedSecured: number;
   };
   rssMb: { pipelinePeak: number; pipelineHeapUsedPeak: number; simulatorPeak?: number };
+  /** CPU seconds spent by each process during the run (children read from /proc on Linux): where the time goes. */
+  cpuSeconds: { pipeline: number; simulator?: number; azurite?: number };
+  /** Pipeline CPU per action: the pipeline's own ceiling is 1 / this, per core. */
+  pipelineCpuMsPerAction: number;
   secrets: { planted: number; found: number; missing: string[]; findingsWritten: number; otherFindings: number };
   machine: { cpus: number; loadAverage1m: number };
   targets: { actionsPerSecond: boolean; requestsPerAction: boolean; requestsPerUnsecuredSide: boolean; rss: boolean; allPlantedFound: boolean };
@@ -105,6 +109,8 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Pi
     }, 50);
     sampler.unref();
     const before = await sim.stats();
+    const azuritePid = childPid(/azurite/);
+    const cpu0 = { pipeline: process.cpuUsage(), simulator: cpuOfChild(sim.pid), azurite: cpuOfChild(azuritePid) };
 
     const t0 = performance.now();
     say(`scanRuns fans out one message per run while ${opts.workers ?? 4} queue workers × ${opts.concurrency ?? 8} drain it (as the queue trigger starts on the first message)…`);
@@ -145,6 +151,12 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Pi
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     if (totals.failed || totals.poisoned) say(`  warning: ${totals.failed} runs failed, ${totals.poisoned} poisoned`);
 
+    const pipelineCpu = process.cpuUsage(cpu0.pipeline);
+    const cpu = {
+      pipeline: round((pipelineCpu.user + pipelineCpu.system) / 1e6, 1),
+      ...optional('simulator', diff(cpuOfChild(sim.pid), cpu0.simulator)),
+      ...optional('azurite', diff(cpuOfChild(azuritePid), cpu0.azurite)),
+    };
     const after = await sim.stats();
     const byKind: Record<string, number> = {};
     for (const [k, v] of Object.entries(after.requests)) {
@@ -201,6 +213,8 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Pi
         pipelineHeapUsedPeak: round(peakHeap / 2 ** 20, 1),
         ...optional('simulatorPeak', peakRssOfChild(sim.pid)),
       },
+      cpuSeconds: cpu,
+      pipelineCpuMsPerAction: round((cpu.pipeline * 1000) / Math.max(1, totals.actions), 3),
       secrets: { planted, found: planted - missing.length, missing: missing.slice(0, 20), findingsWritten: secretFindings, otherFindings: other },
       machine: { cpus: cpus().length, loadAverage1m: round(loadavg()[0]!, 2) },
       targets: {
@@ -229,6 +243,41 @@ function countUnsecuredSides(gen: ReturnType<typeof generateTenant>, t: { flows:
     for (const a of acts) n += (a.secureInputs ? 0 : 1) + (a.secureOutputs ? 0 : 1);
   }
   return n * t.runs;
+}
+
+function diff(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : round(a - b, 1);
+}
+
+/** CPU seconds (user + system) of a process from /proc/<pid>/stat (Linux, 100 ticks/s); undefined elsewhere. */
+function cpuOfChild(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A direct child of this process whose command line matches (Azurite's pid is not on its handle). */
+function childPid(cmd: RegExp): number | undefined {
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === process.pid && cmd.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) return Number(d);
+      } catch {
+        // The process went away while we looked.
+      }
+    }
+  } catch {
+    // No /proc: not Linux.
+  }
+  return undefined;
 }
 
 /** VmHWM (peak resident set) of a child, from /proc (Linux); undefined elsewhere. */
@@ -310,6 +359,7 @@ export function formatPipelineBench(r: PipelineBenchResult): string {
     `    per action         ${r.http.perAction}  (two content links per action; target <= 1.1: ${ok(r.targets.requestsPerAction)})`,
     `    per unsecured side ${r.http.perUnsecuredSide}  (${r.http.unsecuredSides} sides fetched once each, ${r.http.skippedSecured} secured sides never fetched; <= 1.1: ${ok(r.targets.requestsPerUnsecuredSide)})`,
     `  peak RSS             pipeline ${r.rssMb.pipelinePeak} MB (target < 300: ${ok(r.targets.rss)}; heap used peak ${r.rssMb.pipelineHeapUsedPeak} MB)${r.rssMb.simulatorPeak !== undefined ? `, simulator child ${r.rssMb.simulatorPeak} MB` : ''}`,
+    `  CPU seconds          pipeline ${r.cpuSeconds.pipeline} (${r.pipelineCpuMsPerAction} ms per action), simulator ${r.cpuSeconds.simulator ?? '?'}, Azurite ${r.cpuSeconds.azurite ?? '?'}`,
     `  planted secrets      ${r.secrets.found} / ${r.secrets.planted} found (${ok(r.targets.allPlantedFound)}); ${r.secrets.findingsWritten} run-history findings written${r.secrets.missing.length ? `; missing e.g. ${r.secrets.missing.slice(0, 3).join(', ')}` : ''}`,
     `  machine              ${r.machine.cpus} CPUs, load average ${r.machine.loadAverage1m}`,
   ].join('\n');
