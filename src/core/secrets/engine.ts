@@ -56,8 +56,8 @@ interface Candidate extends SecretMatch {
  * behind another.
  *
  * The pass is hand-written, not one regex alternation (which tries ~90 branches at every position):
- * each atom is indexed under its least common character pair ("anchor"), so most positions cost
- * one table lookup and only anchor hits compare the whole atom. ASCII text (the usual JSON) is
+ * each atom is indexed under rare character pairs ("anchors", see SCAN), so most positions cost half
+ * a table lookup and only anchor hits compare the whole atom. ASCII text (the usual JSON) is
  * copied into a reused byte buffer first, which V8 reads about twice as fast as `charCodeAt`.
  */
 interface KeywordRules {
@@ -110,34 +110,37 @@ const ATOMS: Atom[] = (() => {
     }
   }
   for (const a of atoms.values()) {
-    if (a.text.length < 2) throw new Error(`secret engine: keyword "${a.text}" is shorter than 2 characters`);
+    // The word scan sees pairs at even offsets only; a trigram always has one of its two pairs there.
+    if (a.text.length < 3) throw new Error(`secret engine: keyword "${a.text}" is shorter than 3 characters`);
     if (a.codes.some((c) => c >= 128)) throw new Error(`secret engine: keyword "${a.text}" is not ASCII`);
   }
   return [...atoms.values()];
 })();
 
 /**
- * How common a character is in run-history JSON and prose (higher = more common). Only used to pick
- * each atom's anchor; a poor guess costs speed, never a missed keyword.
+ * Rough share of a character in run-history JSON and prose. Only used to pick each atom's anchors; a
+ * poor guess costs speed, never a missed keyword.
  */
-function commonness(c: number): number {
+function charShare(c: number): number {
   const ch = String.fromCharCode(c);
-  if ('etaoinsrhldcu "'.includes(ch)) return 10;
-  if (/[0-9:,]/.test(ch)) return 8;
-  if ('mfpgwybvk./-_=\\'.includes(ch)) return 4;
-  return 1;
+  if ('e"'.includes(ch)) return 0.07;
+  if ('taoinsr '.includes(ch)) return 0.05;
+  if ('hldcu:,'.includes(ch)) return 0.03;
+  if (/[0-9]/.test(ch) || 'mfpgwybvk'.includes(ch)) return 0.015;
+  if ('./-_\\{}'.includes(ch)) return 0.01;
+  return 0.002;
 }
+/** Frequent English / JSON pairs: their share is several times the product of their characters'. */
 const COMMON_PAIRS = new Set(
-  'th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns ge ly ei os no pe do su pa ec ac ot di ol tr sh ss ee od ap pp ai cc ab ba da ta "v \\"'.split(' '),
+  'th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns ge ly ei os no pe do su pa ec ac ot di ol tr sh ss ee od ap pp ai cc ab ba da us am ut ho "v \\" ": ", ,"'.split(' '),
 );
 
-/** Cost of scanning for the pair at `o` (what the hot loop sees), then of the character after it. */
-function anchorCost(codes: number[], o: number, withThird: boolean): number {
-  const a = codes[o]!;
-  const b = codes[o + 1]!;
-  let pair = commonness(a) * commonness(b);
-  if (COMMON_PAIRS.has(String.fromCharCode(a, b))) pair *= 4;
-  return pair * 16 + (withThird ? commonness(codes[o + 2]!) : 0);
+/** Estimated share of text positions holding the pair (x, y); -1 stands for any character. */
+function pairShare(x: number, y: number): number {
+  if (x < 0) return charShare(y);
+  if (y < 0) return charShare(x);
+  const share = charShare(x) * charShare(y);
+  return COMMON_PAIRS.has(String.fromCharCode(x, y)) ? share * 4 : share;
 }
 
 /** Folds ASCII upper case to lower case; other ASCII maps to itself, bytes ≥ 128 to 0. */
@@ -148,55 +151,112 @@ function caseVariants(c: number): number[] {
   return c >= 97 && c <= 122 ? [c, c - 32] : [c];
 }
 
+/** Little-endian platforms read byte 2k as the low half of word k. */
+const LITTLE_ENDIAN = new Uint16Array(Uint8Array.of(1, 2).buffer)[0] === 0x0201;
+/** The 16-bit word two adjacent bytes (x at an even offset, then y) read as. */
+function wordOf(x: number, y: number): number {
+  return LITTLE_ENDIAN ? x | (y << 8) : (x << 8) | y;
+}
+
 /**
- * Anchor tables. Each atom is indexed under its least common three characters (two for a 2-char atom):
- * PAIR_ID[(c0 << 8) | c1] names the anchor pair (1-based, 0 = none), THIRD[(id - 1) << 8 | c2] says
- * whether the next character can continue an anchor of that pair, and ENTRY_* list the atoms
- * (with the anchor's offset inside them) to compare in full. Flat typed arrays keep the hot loops cheap.
+ * Anchor tables. The hot loop reads the text two bytes at a time (one 16-bit word at each even
+ * offset), so it only sees the pairs starting at even offsets. Each atom is indexed under a rare pair
+ * `a[o]a[o+1]` for occurrences where that pair is word-aligned, and under a neighbouring pair
+ * (`a[o+1]a[o+2]` or `a[o-1]a[o]`, with "any character" past the atom's ends) for the other parity:
+ * every occurrence is seen at exactly one word. wordId[word] names the list of atoms a word can
+ * belong to (1-based, 0 = none); entries give each atom's start relative to the word.
  */
 const SCAN = (() => {
-  const pairIds = new Map<number, number>();
-  const third: number[][] = [];
-  const entries: { atom: number; offset: number }[][] = [];
-  ATOMS.forEach((atom, ai) => {
-    const len = atom.codes.length >= 3 ? 3 : 2;
-    let best = 0;
-    let bestCost = Infinity;
-    for (let o = 0; o + len <= atom.codes.length; o++) {
-      const cost = anchorCost(atom.codes, o, len === 3);
-      if (cost < bestCost) {
-        bestCost = cost;
-        best = o;
+  interface Word {
+    /** First / second character (lower case); -1 = any. */
+    x: number;
+    y: number;
+    /** Atom start minus the word's offset. */
+    delta: number;
+  }
+  const id = (w: Word): string => `${w.x},${w.y}`;
+  const used = new Map<string, number>();
+  // A word already indexed costs the hot loop nothing more, so a few rounds let atoms share words.
+  const cost = (w: Word): number => (used.get(id(w)) ? 0 : pairShare(w.x, w.y));
+  const options = (a: number[]): [Word, Word][] => {
+    const out: [Word, Word][] = [];
+    for (let o = 0; o + 1 < a.length; o++) {
+      const aligned: Word = { x: a[o]!, y: a[o + 1]!, delta: -o };
+      out.push([aligned, { x: a[o + 1]!, y: o + 2 < a.length ? a[o + 2]! : -1, delta: -o - 1 }]);
+      out.push([aligned, { x: o > 0 ? a[o - 1]! : -1, y: a[o]!, delta: -o + 1 }]);
+    }
+    return out;
+  };
+  const choice: [Word, Word][] = [];
+  const use = (pair: [Word, Word], d: number): void => {
+    for (const w of pair) used.set(id(w), (used.get(id(w)) ?? 0) + d);
+  };
+  for (let round = 0; round < 4; round++) {
+    ATOMS.forEach((atom, ai) => {
+      if (choice[ai]) use(choice[ai], -1);
+      let best: [Word, Word] | undefined;
+      let bestCost = Infinity;
+      for (const opt of options(atom.codes)) {
+        const c = cost(opt[0]) + cost(opt[1]);
+        if (c < bestCost) {
+          bestCost = c;
+          best = opt;
+        }
+      }
+      choice[ai] = best!;
+      use(best!, 1);
+    });
+  }
+  // Expand to concrete 16-bit words (both cases of letters, every character for "any").
+  const byWord = new Map<number, { atom: number; delta: number }[]>();
+  const any = Array.from({ length: 128 }, (_, c) => c);
+  ATOMS.forEach((_, ai) => {
+    for (const w of choice[ai]!) {
+      for (const x of w.x < 0 ? any : caseVariants(w.x)) {
+        for (const y of w.y < 0 ? any : caseVariants(w.y)) {
+          const word = wordOf(x, y);
+          const list = byWord.get(word) ?? [];
+          list.push({ atom: ai, delta: w.delta });
+          byWord.set(word, list);
+        }
       }
     }
-    const key = (atom.codes[best]! << 8) | atom.codes[best + 1]!;
-    let id = pairIds.get(key);
-    if (id === undefined) {
-      id = pairIds.size;
-      pairIds.set(key, id);
-      third.push(new Array<number>(256).fill(0));
-      entries.push([]);
+  });
+  // Words with the same atom list share one id.
+  const listIds = new Map<string, number>();
+  const lists: { atom: number; delta: number }[][] = [];
+  const wordId = new Uint8Array(1 << 16);
+  for (const [word, list] of byWord) {
+    const k = list.map((e) => `${e.atom}:${e.delta}`).join(' ');
+    let lid = listIds.get(k);
+    if (lid === undefined) {
+      lid = lists.length;
+      listIds.set(k, lid);
+      lists.push(list);
     }
-    const t = third[id]!;
-    if (len === 2) t.fill(1);
-    else for (const c of caseVariants(atom.codes[best + 2]!)) t[c] = 1;
-    entries[id]!.push({ atom: ai, offset: best });
-  });
-  if (pairIds.size > 254) throw new Error('secret engine: too many keyword anchors');
-  const pairId = new Uint8Array(1 << 16);
-  for (const [key, id] of pairIds) {
-    for (const x of caseVariants(key >> 8)) for (const y of caseVariants(key & 255)) pairId[(x << 8) | y] = id + 1;
+    if (lid > 254) throw new Error('secret engine: too many keyword anchor lists');
+    wordId[word] = lid + 1;
   }
-  const thirdOk = new Uint8Array(pairIds.size * 256);
-  third.forEach((t, id) => thirdOk.set(t, id * 256));
-  const entryStart = new Int32Array(pairIds.size + 1);
-  const flat = entries.flat();
-  let k = 0;
-  entries.forEach((list, id) => {
-    entryStart[id] = k;
-    k += list.length;
+  // Neighbour filter per list: the character after the word (nextOk) or before it (prevOk) must be the
+  // one some listed atom has there. Cheap, and it turns away most hits on common pairs.
+  const nextOk = new Uint8Array(lists.length * 256);
+  const prevOk = new Uint8Array(lists.length * 256);
+  lists.forEach((list, lid) => {
+    for (const { atom, delta } of list) {
+      const a = ATOMS[atom]!.codes;
+      const j = -delta; // index in the atom of the word's first character
+      if (j + 2 < a.length) for (const c of caseVariants(a[j + 2]!)) nextOk[(lid << 8) | c] = 1;
+      else for (const c of caseVariants(a[j - 1]!)) prevOk[(lid << 8) | c] = 1;
+    }
   });
-  entryStart[pairIds.size] = k;
+  const entryStart = new Int32Array(lists.length + 1);
+  const flat = lists.flat();
+  let n = 0;
+  lists.forEach((list, i) => {
+    entryStart[i] = n;
+    n += list.length;
+  });
+  entryStart[lists.length] = n;
   const atomStart = new Int32Array(ATOMS.length);
   const atomLen = new Int32Array(ATOMS.length);
   const codes: number[] = [];
@@ -206,11 +266,12 @@ const SCAN = (() => {
     codes.push(...a.codes);
   });
   return {
-    pairId,
-    thirdOk,
+    wordId,
+    nextOk,
+    prevOk,
     entryStart,
     entryAtom: Int32Array.from(flat.map((e) => e.atom)),
-    entryOffset: Int32Array.from(flat.map((e) => e.offset)),
+    entryDelta: Int32Array.from(flat.map((e) => e.delta)),
     atomStart,
     atomLen,
     atomCodes: Uint8Array.from(codes),
@@ -220,7 +281,7 @@ const SCAN = (() => {
 interface Hits {
   at: number[];
   atom: Atom[];
-  /** False when an atom anchored late in its text was reported after one starting later. */
+  /** False when an atom found at a later word starts before one already reported. */
   sorted: boolean;
 }
 
@@ -231,20 +292,29 @@ function pushHit(h: Hits, at: number, atom: Atom): void {
   h.atom.push(atom);
 }
 
-let scratch = Buffer.allocUnsafe(1 << 16);
+/** Reused text buffer: bytes and the same memory as 16-bit words (its own ArrayBuffer, so aligned). */
+let bytes = new Uint8Array(1 << 16);
+let words = new Uint16Array(bytes.buffer);
+let bytesView = Buffer.from(bytes.buffer);
 let candidates = new Int32Array(1024);
 
 /** Every atom occurrence in `text`, sorted by position (occurrences may overlap). Case-insensitive for ASCII letters. */
 function scanKeywords(text: string): Hits {
   const h: Hits = { at: [], atom: [], sorted: true };
   const n = text.length;
-  if (n < 2) return h;
+  if (n < 3) return h;
   // Pure ASCII (UTF-8 length equals UTF-16 length): scan bytes. Anything else: scan char codes.
   if (Buffer.byteLength(text, 'utf8') === n) {
-    if (scratch.length < n + 1) scratch = Buffer.allocUnsafe(Math.max(n + 1, scratch.length * 2));
-    scratch.write(text, 0, n, 'latin1');
-    scratch[n] = 0; // the third-character check may read one past the end
-    scanBytes(scratch, n, h);
+    if (bytes.length < n + 2) {
+      bytes = new Uint8Array((Math.max(n + 2, bytes.length * 2) + 1) & ~1);
+      words = new Uint16Array(bytes.buffer);
+      bytesView = Buffer.from(bytes.buffer);
+    }
+    bytesView.write(text, 0, n, 'latin1');
+    // The last word and the neighbour filter read up to two bytes past the text; 0 is in no atom.
+    bytes[n] = 0;
+    bytes[n + 1] = 0;
+    scanBytes(n, h);
   } else {
     scanChars(text, n, h);
   }
@@ -255,32 +325,32 @@ function scanKeywords(text: string): Hits {
   return h;
 }
 
-function scanBytes(b: Buffer, n: number, h: Hits): void {
-  // Hot loop first (positions of anchor pairs only), confirmation after, so the hot loop stays small.
-  const pairId = SCAN.pairId;
+function scanBytes(n: number, h: Hits): void {
+  // Hot loop first (word indexes of anchor pairs only), confirmation after, so the hot loop stays small.
+  const wordId = SCAN.wordId;
+  const w = words;
+  const m = (n + 1) >> 1;
   let cand = candidates;
   let k = 0;
-  let prev = b[0]!;
-  for (let i = 1; i < n; i++) {
-    const cur = b[i]!;
-    if (pairId[(prev << 8) | cur] !== 0) {
+  for (let i = 0; i < m; i++) {
+    if (wordId[w[i]!] !== 0) {
       if (k === cand.length) {
         const grown = new Int32Array(k * 2);
         grown.set(cand);
         cand = candidates = grown;
       }
-      cand[k++] = i - 1;
+      cand[k++] = i;
     }
-    prev = cur;
   }
-  const { thirdOk, entryStart, entryAtom, entryOffset, atomStart, atomLen, atomCodes } = SCAN;
+  const b = bytes;
+  const { nextOk, prevOk, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes } = SCAN;
   for (let j = 0; j < k; j++) {
-    const p = cand[j]!;
-    const id = pairId[(b[p]! << 8) | b[p + 1]!]! - 1;
-    if (thirdOk[(id << 8) | b[p + 2]!] === 0) continue;
+    const i = cand[j]!;
+    const id = wordId[w[i]!]! - 1;
+    if (nextOk[(id << 8) | b[2 * i + 2]!] === 0 && prevOk[(id << 8) | (i > 0 ? b[2 * i - 1]! : 0)] === 0) continue;
     for (let e = entryStart[id]!; e < entryStart[id + 1]!; e++) {
       const ai = entryAtom[e]!;
-      const s = p - entryOffset[e]!;
+      const s = 2 * i + entryDelta[e]!;
       const len = atomLen[ai]!;
       if (s < 0 || s + len > n) continue;
       const cs = atomStart[ai]!;
@@ -293,19 +363,17 @@ function scanBytes(b: Buffer, n: number, h: Hits): void {
 
 /** The same search over UTF-16 code units (text with non-ASCII characters). */
 function scanChars(text: string, n: number, h: Hits): void {
-  const { pairId, thirdOk, entryStart, entryAtom, entryOffset, atomStart, atomLen, atomCodes } = SCAN;
-  const fold = (c: number): number => (c < 256 ? FOLD[c]! : 0);
-  for (let p = 0; p + 1 < n; p++) {
-    const c0 = text.charCodeAt(p);
-    const c1 = text.charCodeAt(p + 1);
-    if (c0 >= 256 || c1 >= 256) continue;
-    const id = pairId[(c0 << 8) | c1]! - 1;
+  const { wordId, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes } = SCAN;
+  const fold = (c: number): number => (c < 128 ? FOLD[c]! : 0);
+  for (let p = 0; p < n; p += 2) {
+    // Non-ASCII reads as 0 (in no atom): a word may still anchor an atom through its other half.
+    const c0 = fold(text.charCodeAt(p)) === 0 ? 0 : text.charCodeAt(p);
+    const c1 = p + 1 < n && fold(text.charCodeAt(p + 1)) !== 0 ? text.charCodeAt(p + 1) : 0;
+    const id = wordId[wordOf(c0, c1)]! - 1;
     if (id < 0) continue;
-    const c2 = p + 2 < n ? text.charCodeAt(p + 2) : 0;
-    if (thirdOk[(id << 8) | (c2 < 256 ? c2 : 0)] === 0) continue;
     for (let e = entryStart[id]!; e < entryStart[id + 1]!; e++) {
       const ai = entryAtom[e]!;
-      const s = p - entryOffset[e]!;
+      const s = p + entryDelta[e]!;
       const len = atomLen[ai]!;
       if (s < 0 || s + len > n) continue;
       const cs = atomStart[ai]!;

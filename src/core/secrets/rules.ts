@@ -142,6 +142,9 @@ function userinfoFollows(text: string, at: number): boolean {
   return false;
 }
 
+/** Path of a Logic Apps / Power Automate request trigger URL. */
+const TRIGGER_PATH = /\/triggers\/|\/paths\/invoke/i;
+
 // ------------------------------------------------------------------ format rules
 
 export const FORMAT_RULES: FormatRule[] = [
@@ -184,7 +187,8 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'Microsoft Entra ID application client secret (identifiable "Q~" format)',
     severity: 'critical',
     confidence: 'high',
-    keywords: ['q~'],
+    // The digit is part of the format and gives the prefilter a 3-character keyword.
+    keywords: ['0q~', '1q~', '2q~', '3q~', '4q~', '5q~', '6q~', '7q~', '8q~', '9q~'],
     pattern: /(?<![A-Za-z0-9_~.+/-])[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.+/=-])/g,
     validators: [notPlaceholder],
     maxLength: 48,
@@ -319,12 +323,16 @@ export const FORMAT_RULES: FormatRule[] = [
     secretGroup: 1,
     validators: [
       // Cheapest rejection first: most sig= in run history belong to content links, not trigger URLs.
-      validator('trigger-url', (_v, c) => /\/triggers\/|\/paths\/invoke/i.test(enclosingUrl(c.text, c.start))),
+      validator('trigger-url', (_v, c) => TRIGGER_PATH.test(enclosingUrl(c.text, c.start))),
       validator('signature-32', isSignature32),
       validator('not-content-link', (_v, c) => !isRunContentLinkUrl(enclosingUrl(c.text, c.start)) && !insideContentLinkObject(c.text, c.start)),
     ],
     maxLength: 80,
     window: { before: 2, after: 100 },
+    atHit: (text, at) => {
+      const url = enclosingUrl(text, at);
+      return TRIGGER_PATH.test(url) && !isRunContentLinkUrl(url);
+    },
     priority: 80,
     source: 'Logic Apps request trigger callback URL (learn.microsoft.com/azure/logic-apps/logic-apps-http-endpoint): sp, sv, sig (unpadded base64url HMAC-SHA256)',
     vectors: {
@@ -354,6 +362,7 @@ export const FORMAT_RULES: FormatRule[] = [
     ],
     maxLength: 90,
     window: { before: 2, after: 100 },
+    atHit: (text, at) => !isRunContentLinkUrl(enclosingUrl(text, at)),
     priority: 70,
     source: 'Azure Storage SAS (learn.microsoft.com/rest/api/storageservices/create-service-sas) and Service Bus SharedAccessSignature token format',
     vectors: {
@@ -770,8 +779,12 @@ export const CONTEXT_RULES: ContextRule[] = [
   },
 ];
 
-/** Names the engine looks for in text; every context rule's names contain at least one. */
-export const CONTEXT_STEMS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'sig', 'cred', 'code', 'appid'];
+/**
+ * Names the engine looks for in text; every context rule's names contain at least one. `code` and
+ * `appid` only name a credential as URL query parameters (url-query-credential), so their stems carry
+ * the `=`: bare `code` is everywhere in run history (statecode, status codes) and costs a look each.
+ */
+export const CONTEXT_STEMS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'sig', 'cred', 'code=', 'appid='];
 
 /** Lower-case, letters and digits only: `Ocp-Apim-Subscription-Key` → `ocpapimsubscriptionkey`. */
 export function normaliseName(name: string): string {

@@ -200,14 +200,24 @@ export function isSignedJwt(raw: string): boolean {
  * whose path goes through `/runs/<id>/…/contents/`. Its `sig` only reads that one run's content.
  */
 export function isRunContentLinkUrl(url: string): boolean {
-  return /\/runs\/[^/?#\s"']+\/(?:[^?#\s"']*\/)?contents\//i.test(url);
+  // Several rules ask about the same URL in a row (one memo: the last answer).
+  if (url === lastLinkUrl) return lastLinkAnswer;
+  lastLinkUrl = url;
+  lastLinkAnswer = /\/runs\/[^/?#\s"']+\/(?:[^?#\s"']*\/)?contents\//i.test(url);
+  return lastLinkAnswer;
 }
+let lastLinkUrl: string | undefined;
+let lastLinkAnswer = false;
+
+/** Last enclosingUrl span, reused while a later position falls inside it (same text object). */
+const urlMemo = { text: undefined as string | undefined, start: 0, end: 0, url: '' };
 
 /**
  * The URL that contains position `at` in `text` (from the scheme back to a delimiter), or ''.
  * Used by the URL rules to look at the path around a `sig=`.
  */
 export function enclosingUrl(text: string, at: number): string {
+  if (urlMemo.text === text && at >= urlMemo.start && at <= urlMemo.end) return urlMemo.url;
   const lo = Math.max(0, at - 2048);
   let i = at;
   while (i > lo) {
@@ -223,7 +233,17 @@ export function enclosingUrl(text: string, at: number): string {
     if (c === 34 || c === 39 || c <= 32 || c === 60 || c === 62 || c === 92) break;
     j++;
   }
-  return text.slice(i, j);
+  const url = text.slice(i, j);
+  // Only a span bounded by delimiters (or the text's ends), and short enough that the 2048 limit
+  // cannot cut it from any position inside, is the answer for every position inside it.
+  const bounded = (i === 0 || i > lo) && (j === text.length || j < hi) && j - i <= 2048;
+  if (bounded) {
+    urlMemo.text = text;
+    urlMemo.start = i;
+    urlMemo.end = j;
+    urlMemo.url = url;
+  }
+  return url;
 }
 
 /** True when the JSON key just before the URL containing `at` is inputsLink/outputsLink (…`"uri":"`). */
