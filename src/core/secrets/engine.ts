@@ -61,51 +61,83 @@ interface Candidate extends SecretMatch {
  * copied into a reused byte buffer first, which V8 reads about twice as fast as `charCodeAt`.
  */
 interface KeywordRules {
-  /** Lower-case keyword; a `=` in it also matches after whitespace (`Password =`), as the rule patterns allow. */
+  /**
+   * The keyword: lower case, or exactly as written when `exact`. A `=` in it also matches after
+   * whitespace (`Password =`), as the rule patterns allow.
+   */
   keyword: string;
+  exact: boolean;
   /** Where the atom sits inside the keyword. */
   offset: number;
   rules: FormatRule[];
 }
 
 interface Atom {
+  /** Lower case, or exactly as written when `exact`. */
   text: string;
-  /** Lower-case char codes of `text`. */
+  /** Char codes of `text`. */
   codes: number[];
+  /**
+   * Case-sensitive: every keyword behind it has upper-case letters and belongs to a rule whose pattern
+   * is case-sensitive (`AKIA`, `+ASt`, `eyJ`, `Bearer`), so other spellings can never match. Rare
+   * upper-case pairs make cheap anchors.
+   */
+  exact: boolean;
   /** A context-name stem (password, secret, token…): the engine looks for a `name = value` pair here. */
   stem: boolean;
   /** Format rules triggered here once their full keyword is confirmed. */
   keywords: KeywordRules[];
 }
 
+/** A keyword as the prefilter treats it. */
+interface Word {
+  text: string;
+  exact: boolean;
+}
+
+function keywordOf(raw: string, rule: FormatRule): Word {
+  const exact = /[A-Z]/.test(raw) && !rule.pattern.flags.includes('i');
+  return { text: exact ? raw : raw.toLowerCase(), exact };
+}
+
+/** Where `inner` occurs in `outer` so that every occurrence of `outer` contains one of `inner`, or -1. */
+function containedAt(outer: Word, inner: Word): number {
+  if (inner.exact) return outer.exact ? outer.text.indexOf(inner.text) : -1;
+  return outer.text.toLowerCase().indexOf(inner.text);
+}
+
 const ATOMS: Atom[] = (() => {
-  const words = new Set<string>(CONTEXT_STEMS.map((s) => s.toLowerCase()));
-  for (const r of FORMAT_RULES) for (const k of r.keywords) words.add(k.toLowerCase());
-  const all = [...words];
-  const canonical = (w: string): string => {
+  const all = new Map<string, Word>();
+  const add = (w: Word): void => void all.set(`${w.exact ? 'E' : 'I'}:${w.text}`, w);
+  for (const s of CONTEXT_STEMS) add({ text: s.toLowerCase(), exact: false });
+  for (const r of FORMAT_RULES) for (const k of r.keywords) add(keywordOf(k, r));
+  const words = [...all.values()];
+  const canonical = (w: Word): Word => {
     let best = w;
-    for (const o of all) if (o !== w && w.includes(o) && o.length < best.length) best = o;
+    for (const o of words) if (o !== w && o.text.length < best.text.length && containedAt(w, o) >= 0) best = o;
     return best;
   };
   const atoms = new Map<string, Atom>();
-  const get = (t: string): Atom => {
-    let a = atoms.get(t);
+  const get = (w: Word): Atom => {
+    const key = `${w.exact ? 'E' : 'I'}:${w.text}`;
+    let a = atoms.get(key);
     if (!a) {
-      a = { text: t, codes: [...t].map((c) => c.charCodeAt(0)), stem: false, keywords: [] };
-      atoms.set(t, a);
+      a = { text: w.text, codes: [...w.text].map((c) => c.charCodeAt(0)), exact: w.exact, stem: false, keywords: [] };
+      atoms.set(key, a);
     }
     return a;
   };
-  for (const s of CONTEXT_STEMS) get(canonical(s.toLowerCase())).stem = true;
+  for (const s of CONTEXT_STEMS) get(canonical(all.get(`I:${s.toLowerCase()}`)!)).stem = true;
   for (const r of FORMAT_RULES) {
     for (const raw of r.keywords) {
-      const keyword = raw.toLowerCase();
-      const a = get(canonical(keyword));
-      const offset = keyword.indexOf(a.text);
+      const kw = all.get(`${keywordOf(raw, r).exact ? 'E' : 'I'}:${keywordOf(raw, r).text}`)!;
+      const c = canonical(kw);
+      const a = get(c);
+      const offset = containedAt(kw, c);
       // keywordAt lets whitespace precede `=`, which must therefore come after the atom.
-      if (keyword.slice(0, offset).includes('=')) throw new Error(`secret engine: keyword "${raw}" has "=" before its atom "${a.text}"`);
-      let kr = a.keywords.find((x) => x.keyword === keyword && x.offset === offset);
-      if (!kr) a.keywords.push((kr = { keyword, offset, rules: [] }));
+      if (kw.text.slice(0, offset).includes('=')) throw new Error(`secret engine: keyword "${raw}" has "=" before its atom "${a.text}"`);
+      let kr = a.keywords.find((x) => x.keyword === kw.text && x.exact === kw.exact && x.offset === offset);
+      if (!kr) a.keywords.push((kr = { keyword: kw.text, exact: kw.exact, offset, rules: [] }));
       if (!kr.rules.includes(r)) kr.rules.push(r);
     }
   }
@@ -146,6 +178,9 @@ function pairShare(x: number, y: number): number {
 /** Folds ASCII upper case to lower case; other ASCII maps to itself, bytes ≥ 128 to 0. */
 const FOLD = new Uint8Array(256);
 for (let c = 0; c < 256; c++) FOLD[c] = c >= 65 && c <= 90 ? c + 32 : c < 128 ? c : 0;
+/** The same without folding, for exact-case atoms. */
+const SAME = new Uint8Array(256);
+for (let c = 0; c < 128; c++) SAME[c] = c;
 
 function caseVariants(c: number): number[] {
   return c >= 97 && c <= 122 ? [c, c - 32] : [c];
@@ -212,8 +247,9 @@ const SCAN = (() => {
   const any = Array.from({ length: 128 }, (_, c) => c);
   ATOMS.forEach((_, ai) => {
     for (const w of choice[ai]!) {
-      for (const x of w.x < 0 ? any : caseVariants(w.x)) {
-        for (const y of w.y < 0 ? any : caseVariants(w.y)) {
+      const variants = (c: number): number[] => (c < 0 ? any : ATOMS[ai]!.exact ? [c] : caseVariants(c));
+      for (const x of variants(w.x)) {
+        for (const y of variants(w.y)) {
           const word = wordOf(x, y);
           const list = byWord.get(word) ?? [];
           list.push({ atom: ai, delta: w.delta });
@@ -245,8 +281,9 @@ const SCAN = (() => {
     for (const { atom, delta } of list) {
       const a = ATOMS[atom]!.codes;
       const j = -delta; // index in the atom of the word's first character
-      if (j + 2 < a.length) for (const c of caseVariants(a[j + 2]!)) nextOk[(lid << 8) | c] = 1;
-      else for (const c of caseVariants(a[j - 1]!)) prevOk[(lid << 8) | c] = 1;
+      const variants = (c: number): number[] => (ATOMS[atom]!.exact ? [c] : caseVariants(c));
+      if (j + 2 < a.length) for (const c of variants(a[j + 2]!)) nextOk[(lid << 8) | c] = 1;
+      else for (const c of variants(a[j - 1]!)) prevOk[(lid << 8) | c] = 1;
     }
   });
   const entryStart = new Int32Array(lists.length + 1);
@@ -259,13 +296,16 @@ const SCAN = (() => {
   entryStart[lists.length] = n;
   const atomStart = new Int32Array(ATOMS.length);
   const atomLen = new Int32Array(ATOMS.length);
+  const atomFold: Uint8Array[] = [];
   const codes: number[] = [];
   ATOMS.forEach((a, i) => {
     atomStart[i] = codes.length;
     atomLen[i] = a.codes.length;
+    atomFold[i] = a.exact ? SAME : FOLD;
     codes.push(...a.codes);
   });
   return {
+    atomFold,
     wordId,
     nextOk,
     prevOk,
@@ -292,11 +332,117 @@ function pushHit(h: Hits, at: number, atom: Atom): void {
   h.atom.push(atom);
 }
 
-/** Reused text buffer: bytes and the same memory as 16-bit words (its own ArrayBuffer, so aligned). */
-let bytes = new Uint8Array(1 << 16);
-let words = new Uint16Array(bytes.buffer);
-let bytesView = Buffer.from(bytes.buffer);
-let candidates = new Int32Array(1024);
+/**
+ * The hot loop over word-aligned pairs, in WebAssembly when the runtime has it (about 3x the speed of
+ * the same loop in JavaScript): `scan(words, textOff, tableOff, outOff)` writes the index of every
+ * word whose table byte is set to outOff and returns how many. The module is ~120 hand-assembled
+ * bytes: one exported memory, one function, no imports.
+ */
+const WASM_SCAN = (() => {
+  const body = [
+    0x01, 0x02, 0x7f, // locals: i (4), k (5)
+    0x02, 0x40, 0x03, 0x40, // block, loop
+    0x20, 0x04, 0x20, 0x00, 0x4f, 0x0d, 0x01, // if i >= words: break
+    0x20, 0x02, 0x20, 0x01, 0x20, 0x04, 0x41, 0x01, 0x74, 0x6a, 0x2f, 0x01, 0x00, 0x6a, 0x2d, 0x00, 0x00, // table[load16(textOff + 2i)]
+    0x04, 0x40, // if set:
+    0x20, 0x03, 0x20, 0x05, 0x41, 0x02, 0x74, 0x6a, 0x20, 0x04, 0x36, 0x02, 0x00, // out[k] = i
+    0x20, 0x05, 0x41, 0x01, 0x6a, 0x21, 0x05, // k++
+    0x0b, // end if
+    0x20, 0x04, 0x41, 0x01, 0x6a, 0x21, 0x04, 0x0c, 0x00, // i++, continue
+    0x0b, 0x0b, // end loop, end block
+    0x20, 0x05, 0x0b, // return k
+  ];
+  // Section sizes stay below 128, so each length is one LEB128 byte.
+  const section = (id: number, content: number[]): number[] => [id, content.length, ...content];
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+    ...section(0x01, [0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f]), // type 0: (i32 i32 i32 i32) -> i32
+    ...section(0x03, [0x01, 0x00]), // function 0 has type 0
+    ...section(0x05, [0x01, 0x00, 0x01]), // memory: min 1 page
+    ...section(0x07, [0x02, 0x03, 0x6d, 0x65, 0x6d, 0x02, 0x00, 0x04, 0x73, 0x63, 0x61, 0x6e, 0x00, 0x00]), // export "mem", "scan"
+    ...section(0x0a, [0x01, body.length, ...body]), // code
+  ]);
+})();
+
+/** The part of the WebAssembly JS API used here (the project's lib settings do not declare it). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+};
+
+/** Where the text bytes live and how the word loop runs over them. */
+interface WordLoop {
+  /** Text bytes, index 0 = first character, with room for at least `n + 2`. */
+  bytes(n: number): Uint8Array;
+  /** Indexes of the set words among the first `m` (call after writing the text into `bytes(n)`). */
+  find(m: number): Int32Array;
+}
+
+const TABLE_BYTES = 1 << 16;
+
+function wasmWordLoop(): WordLoop | undefined {
+  if (typeof WebAssembly !== 'object') return undefined; // e.g. node --jitless has no WebAssembly
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(WASM_SCAN));
+  const memory = instance.exports['mem'] as WasmMemory;
+  const scan = instance.exports['scan'] as (words: number, textOff: number, tableOff: number, outOff: number) => number;
+  // Wasm reads words little-endian: build its table with that byte order whatever the platform's.
+  const table = new Uint8Array(TABLE_BYTES);
+  for (let word = 0; word < TABLE_BYTES; word++) table[word] = SCAN.wordId[wordOf(word & 255, word >> 8)]!;
+  let capacity = 0;
+  let outOff = 0;
+  let text = new Uint8Array(0);
+  const ensure = (n: number): void => {
+    if (n + 2 <= capacity) return;
+    capacity = (Math.max(n + 2, capacity * 2, 1 << 16) + 7) & ~7;
+    outOff = TABLE_BYTES + capacity;
+    const need = outOff + 4 * (capacity / 2 + 1);
+    const pages = Math.ceil(need / 65536) - memory.buffer.byteLength / 65536;
+    if (pages > 0) memory.grow(pages);
+    new Uint8Array(memory.buffer).set(table, 0);
+    text = new Uint8Array(memory.buffer, TABLE_BYTES, capacity);
+  };
+  ensure(0);
+  return {
+    bytes(n) {
+      ensure(n);
+      return text;
+    },
+    find(m) {
+      const k = scan(m, TABLE_BYTES, 0, outOff);
+      return new Int32Array(memory.buffer, outOff, k);
+    },
+  };
+}
+
+/** The same loop in JavaScript over a Uint16Array (platform byte order, as SCAN.wordId is built). */
+function jsWordLoop(): WordLoop {
+  let text = new Uint8Array(1 << 16);
+  let words = new Uint16Array(text.buffer);
+  let out = new Int32Array(1 << 15);
+  return {
+    bytes(n) {
+      if (text.length < n + 2) {
+        text = new Uint8Array((Math.max(n + 2, text.length * 2) + 1) & ~1);
+        words = new Uint16Array(text.buffer);
+        out = new Int32Array(text.length / 2 + 1);
+      }
+      return text;
+    },
+    find(m) {
+      const wordId = SCAN.wordId;
+      const w = words;
+      let k = 0;
+      for (let i = 0; i < m; i++) if (wordId[w[i]!] !== 0) out[k++] = i;
+      return out.subarray(0, k);
+    },
+  };
+}
+
+const WORD_LOOP: WordLoop = wasmWordLoop() ?? jsWordLoop();
 
 /** Every atom occurrence in `text`, sorted by position (occurrences may overlap). Case-insensitive for ASCII letters. */
 function scanKeywords(text: string): Hits {
@@ -305,16 +451,12 @@ function scanKeywords(text: string): Hits {
   if (n < 3) return h;
   // Pure ASCII (UTF-8 length equals UTF-16 length): scan bytes. Anything else: scan char codes.
   if (Buffer.byteLength(text, 'utf8') === n) {
-    if (bytes.length < n + 2) {
-      bytes = new Uint8Array((Math.max(n + 2, bytes.length * 2) + 1) & ~1);
-      words = new Uint16Array(bytes.buffer);
-      bytesView = Buffer.from(bytes.buffer);
-    }
-    bytesView.write(text, 0, n, 'latin1');
+    const b = WORD_LOOP.bytes(n);
+    Buffer.from(b.buffer, b.byteOffset, n).write(text, 0, n, 'latin1');
     // The last word and the neighbour filter read up to two bytes past the text; 0 is in no atom.
-    bytes[n] = 0;
-    bytes[n + 1] = 0;
-    scanBytes(n, h);
+    b[n] = 0;
+    b[n + 1] = 0;
+    confirmWords(b, n, WORD_LOOP.find((n + 1) >> 1), h);
   } else {
     scanChars(text, n, h);
   }
@@ -325,28 +467,12 @@ function scanKeywords(text: string): Hits {
   return h;
 }
 
-function scanBytes(n: number, h: Hits): void {
-  // Hot loop first (word indexes of anchor pairs only), confirmation after, so the hot loop stays small.
-  const wordId = SCAN.wordId;
-  const w = words;
-  const m = (n + 1) >> 1;
-  let cand = candidates;
-  let k = 0;
-  for (let i = 0; i < m; i++) {
-    if (wordId[w[i]!] !== 0) {
-      if (k === cand.length) {
-        const grown = new Int32Array(k * 2);
-        grown.set(cand);
-        cand = candidates = grown;
-      }
-      cand[k++] = i;
-    }
-  }
-  const b = bytes;
-  const { nextOk, prevOk, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes } = SCAN;
-  for (let j = 0; j < k; j++) {
+/** Compares the atoms listed for each found word (`cand`: word indexes) against the text bytes `b`. */
+function confirmWords(b: Uint8Array, n: number, cand: Int32Array, h: Hits): void {
+  const { wordId, nextOk, prevOk, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes, atomFold } = SCAN;
+  for (let j = 0; j < cand.length; j++) {
     const i = cand[j]!;
-    const id = wordId[w[i]!]! - 1;
+    const id = wordId[wordOf(b[2 * i]!, b[2 * i + 1]!)]! - 1;
     if (nextOk[(id << 8) | b[2 * i + 2]!] === 0 && prevOk[(id << 8) | (i > 0 ? b[2 * i - 1]! : 0)] === 0) continue;
     for (let e = entryStart[id]!; e < entryStart[id + 1]!; e++) {
       const ai = entryAtom[e]!;
@@ -354,8 +480,9 @@ function scanBytes(n: number, h: Hits): void {
       const len = atomLen[ai]!;
       if (s < 0 || s + len > n) continue;
       const cs = atomStart[ai]!;
+      const fold = atomFold[ai]!;
       let q = 0;
-      while (q < len && FOLD[b[s + q]!] === atomCodes[cs + q]) q++;
+      while (q < len && fold[b[s + q]!] === atomCodes[cs + q]) q++;
       if (q === len) pushHit(h, s, ATOMS[ai]!);
     }
   }
@@ -363,12 +490,12 @@ function scanBytes(n: number, h: Hits): void {
 
 /** The same search over UTF-16 code units (text with non-ASCII characters). */
 function scanChars(text: string, n: number, h: Hits): void {
-  const { wordId, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes } = SCAN;
-  const fold = (c: number): number => (c < 128 ? FOLD[c]! : 0);
+  const { wordId, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes, atomFold } = SCAN;
+  // Non-ASCII reads as 0 (in no atom): a word may still anchor an atom through its other half.
+  const ascii = (c: number): number => (c < 128 ? c : 0);
   for (let p = 0; p < n; p += 2) {
-    // Non-ASCII reads as 0 (in no atom): a word may still anchor an atom through its other half.
-    const c0 = fold(text.charCodeAt(p)) === 0 ? 0 : text.charCodeAt(p);
-    const c1 = p + 1 < n && fold(text.charCodeAt(p + 1)) !== 0 ? text.charCodeAt(p + 1) : 0;
+    const c0 = ascii(text.charCodeAt(p));
+    const c1 = p + 1 < n ? ascii(text.charCodeAt(p + 1)) : 0;
     const id = wordId[wordOf(c0, c1)]! - 1;
     if (id < 0) continue;
     for (let e = entryStart[id]!; e < entryStart[id + 1]!; e++) {
@@ -377,8 +504,9 @@ function scanChars(text: string, n: number, h: Hits): void {
       const len = atomLen[ai]!;
       if (s < 0 || s + len > n) continue;
       const cs = atomStart[ai]!;
+      const fold = atomFold[ai]!;
       let q = 0;
-      while (q < len && fold(text.charCodeAt(s + q)) === atomCodes[cs + q]) q++;
+      while (q < len && fold[ascii(text.charCodeAt(s + q))] === atomCodes[cs + q]) q++;
       if (q === len) pushHit(h, s, ATOMS[ai]!);
     }
   }
@@ -392,7 +520,7 @@ function isSpace(c: number): boolean {
   );
 }
 
-/** The full keyword around an atom hit at `at` (case-insensitive; whitespace may precede a `=`). */
+/** The full keyword around an atom hit at `at` (case-insensitive unless exact; whitespace may precede a `=`). */
 function keywordAt(text: string, at: number, kr: KeywordRules): boolean {
   const kw = kr.keyword;
   let i = at - kr.offset;
@@ -402,7 +530,7 @@ function keywordAt(text: string, at: number, kr: KeywordRules): boolean {
     if (k === 61 /* = */) while (i < text.length && isSpace(text.charCodeAt(i))) i++;
     if (i >= text.length) return false;
     let c = text.charCodeAt(i++);
-    if (c >= 65 && c <= 90) c += 32;
+    if (!kr.exact && c >= 65 && c <= 90) c += 32;
     if (c !== k) return false;
   }
   return true;

@@ -46,7 +46,11 @@ export interface FormatRule {
   description: string;
   severity: Severity;
   confidence: Confidence;
-  /** Prefilter: at least one must appear (case-insensitive) near a match before the regex runs. */
+  /**
+   * Prefilter: at least one must appear near a match before the regex runs. Case-insensitive, except
+   * a keyword with upper-case letters in a rule whose pattern is case-sensitive: it must appear
+   * exactly as written (write it as the pattern spells it; rare upper-case anchors scan fastest).
+   */
   keywords: string[];
   /** Global regex. With `secretGroup`, compiled with the `d` flag so group offsets are known. */
   pattern: RegExp;
@@ -108,7 +112,7 @@ function his1(id: string, description: string, bodyLen: number, sig: string, tai
     description,
     severity: 'critical',
     confidence: 'high',
-    keywords: [sig.toLowerCase()],
+    keywords: [sig],
     pattern: new RegExp(`(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{${bodyLen}}${sigRe}${tail}`, 'g'),
     validators: [notDocumentedKey],
     maxLength: maxLen,
@@ -168,7 +172,7 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'Azure common annotated security key (HIS v2, "JQQJ" signature): Cognitive Services, Azure DevOps PATs, App Configuration, Functions and other newer Azure keys',
     severity: 'critical',
     confidence: 'high',
-    keywords: ['jqqj'],
+    keywords: ['JQQJ'],
     pattern: /(?<![A-Za-z0-9])[A-Za-z0-9]{52}JQQJ[0-9A-Z]{2}[A-Za-z0-9][A-L][A-Za-z0-9]{16}[A-Za-z][A-Za-z0-9]{7}(?:[A-Za-z0-9]{2}==)?(?![A-Za-z0-9])/g,
     validators: [],
     maxLength: 90,
@@ -187,8 +191,8 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'Microsoft Entra ID application client secret (identifiable "Q~" format)',
     severity: 'critical',
     confidence: 'high',
-    // The digit is part of the format and gives the prefilter a 3-character keyword.
-    keywords: ['0q~', '1q~', '2q~', '3q~', '4q~', '5q~', '6q~', '7q~', '8q~', '9q~'],
+    // The digit is part of the format and gives the prefilter a 3-character keyword (the minimum).
+    keywords: ['0Q~', '1Q~', '2Q~', '3Q~', '4Q~', '5Q~', '6Q~', '7Q~', '8Q~', '9Q~'],
     pattern: /(?<![A-Za-z0-9_~.+/-])[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.+/=-])/g,
     validators: [notPlaceholder],
     maxLength: 48,
@@ -454,7 +458,7 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'Signed JSON Web Token (bearer access / ID / session token)',
     severity: 'high',
     confidence: 'high',
-    keywords: ['eyj'],
+    keywords: ['eyJ'],
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])/g,
     validators: [validator('signed-jwt', isSignedJwt)],
     maxLength: 8192,
@@ -471,7 +475,7 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'HTTP Basic credentials (base64 of user:password) in an Authorization value',
     severity: 'high',
     confidence: 'high',
-    keywords: ['basic'],
+    keywords: ['Basic'],
     pattern: /(?<![A-Za-z0-9])Basic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])/dg,
     secretGroup: 1,
     validators: [validator('user:password', isBasicCredential)],
@@ -489,7 +493,7 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'Opaque bearer token in an Authorization value',
     severity: 'high',
     confidence: 'medium',
-    keywords: ['bearer'],
+    keywords: ['Bearer'],
     pattern: /(?<![A-Za-z0-9])Bearer\s+([A-Za-z0-9\-._~+/]{8,}=*)(?![A-Za-z0-9\-._~+/=@{(])/dg,
     secretGroup: 1,
     validators: [notPlaceholder, validator('token-shape', (v) => /\d/.test(v) && /[A-Za-z]/.test(v) && !/^[a-z]+$/i.test(v))],
@@ -508,7 +512,7 @@ export const FORMAT_RULES: FormatRule[] = [
     description: 'PEM / OpenSSH / PGP private key block',
     severity: 'critical',
     confidence: 'high',
-    keywords: ['private key'],
+    keywords: ['PRIVATE KEY'],
     pattern: /-----BEGIN[A-Z0-9 ]{0,24} PRIVATE KEY(?: BLOCK)?-----(?:\\r|\\n|\\\\n|\s|[A-Za-z-]+: [^\\\n]{0,200}(?:\\r|\\n|\s){1,4})*[A-Za-z0-9+/]{40}[A-Za-z0-9+/=\s\\]*(?:-----END[A-Z0-9 ]{0,24} PRIVATE KEY(?: BLOCK)?-----)?/g,
     validators: [],
     maxLength: 20000,
@@ -527,24 +531,24 @@ export const FORMAT_RULES: FormatRule[] = [
   saas('secret.npm-token', 'npm access token', ['npm_'], /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])/g, `${GL}/npm.go`, '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', 'npm_install_script'),
   saas('secret.nuget-api-key', 'NuGet.org API key', ['oy2'], /(?<![0-9a-z])oy2[a-p][0-9a-z]{15}[aq][0-9a-z]{11}[eu][bdfhjlnprtvxz357][a-p][0-9a-z]{11}[aeimquy4](?![0-9a-z])/g, `${SU}: SEC101/031 NuGetApiKey`, 'oy2mdeaddeaddeadeadqdeaddeadxxxezodeaddeadwxuq', 'oy2mdeaddeaddeadeadqdeaddeadxxxezodeaddeadwxuqq'),
   saas('secret.slack-token', 'Slack bot / user / app token', ['xoxb-', 'xoxp-', 'xoxa-', 'xoxr-', 'xoxs-', 'xapp-', 'xoxe'], /(?<![A-Za-z0-9])(?:xox[baprs]-[0-9]{6,}-[0-9A-Za-z-]{8,}|xoxe(?:\.xox[bp])?-\d-[A-Z0-9]{100,}|xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]{32,})(?![A-Za-z0-9-])/g, `${GL}/slack.go`, 'xoxb-23984754863-2348975623000-AAAAANzjawSSE9krECohd', 'xoxb-notatoken'),
-  saas('secret.sendgrid-api-key', 'Twilio SendGrid API key', ['sg.'], /(?<![A-Za-z0-9_-])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g, `${GL}/sendgrid.go`, 'SG.APhb3zgjtx3hajdas1TjBB.H7Sgbba3afgKSDyB442aDK0kpGO3SD332313-L5528K', 'SG.short.token'),
+  saas('secret.sendgrid-api-key', 'Twilio SendGrid API key', ['SG.'], /(?<![A-Za-z0-9_-])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g, `${GL}/sendgrid.go`, 'SG.APhb3zgjtx3hajdas1TjBB.H7Sgbba3afgKSDyB442aDK0kpGO3SD332313-L5528K', 'SG.short.token'),
   saas('secret.stripe-secret-key', 'Stripe secret / restricted key', ['sk_live_', 'rk_live_', 'sk_test_', 'rk_test_'], /(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{20,247}(?![A-Za-z0-9_])/g, `${GL}/stripe.go`, 'sk_live_AAAAAAAAAAAAAAAAAAAAAAAA', 'pk_live_AAAAAAAAAAAAAAAAAAAAAAAA'),
-  saas('secret.aws-access-key-id', 'AWS access key id (pair it with the secret access key nearby)', ['akia', 'asia', 'abia', 'acca', 'a3t'], /(?<![A-Z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Z0-9])/g, `${GL}/aws.go`, 'AKIAIOSFODNN7SECRETS', 'AKIAIOSFODNN7EXAMPLE'),
-  saas('secret.openai-api-key', 'OpenAI API key', ['t3blbkfj', 'sk-proj-', 'sk-svcacct-', 'sk-admin-'], /(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g, `${GL}/openai.go`, 'sk-proj-f5-UKZNwZTgzRb8ZucIrNqTs9oT6D1DMRv_0Zq3WY7G1J1O-wPsXwgv6WFxEn8XrZu2vvosfG7T3BlbkFJBYX7TPseHaYE6r3ljpCBurd6U6qpJeRk8UqQ1ORj5DFHReHaF6mstbOCirkkl9vsHWLw23test', 'sk-proj-notakey'),
+  saas('secret.aws-access-key-id', 'AWS access key id (pair it with the secret access key nearby)', ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'A3T'], /(?<![A-Z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Z0-9])/g, `${GL}/aws.go`, 'AKIAIOSFODNN7SECRETS', 'AKIAIOSFODNN7EXAMPLE'),
+  saas('secret.openai-api-key', 'OpenAI API key', ['T3BlbkFJ', 'sk-proj-', 'sk-svcacct-', 'sk-admin-'], /(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g, `${GL}/openai.go`, 'sk-proj-f5-UKZNwZTgzRb8ZucIrNqTs9oT6D1DMRv_0Zq3WY7G1J1O-wPsXwgv6WFxEn8XrZu2vvosfG7T3BlbkFJBYX7TPseHaYE6r3ljpCBurd6U6qpJeRk8UqQ1ORj5DFHReHaF6mstbOCirkkl9vsHWLw23test', 'sk-proj-notakey'),
   saas('secret.anthropic-api-key', 'Anthropic API key', ['sk-ant-'], /(?<![A-Za-z0-9_-])sk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{93}AA(?![A-Za-z0-9_-])/g, `${GL}/anthropic.go`, 'sk-ant-api03-z0zjHHXo5uibD2havvfqiZYJe9ENlwI1trcQC4pyRC2N2w6nbpUitUU_iR4kkSszVyUpINaxvCtun3_Mub0O3w-48GXRgAA', 'ssk-ant-api04-NotARealKeyButLooksLikeOne; sk-ant-api02-notarealkey'),
   saas('secret.hashicorp-vault-token', 'HashiCorp Vault service / batch token', ['hvs.', 'hvb.'], /(?<![A-Za-z0-9_.-])hv[sb]\.[A-Za-z0-9_-]{90,}(?![A-Za-z0-9_-])/g, `${GL}/hashicorp_vault.go`, 'hvs.hWay-wis3QpoSXob5gz_jyHmBQeyTg0l4IRsl4rnZw0tMbiT8h6X_CCHun3cdyThVbIYuNyEWNWcZ7lgwxBxm98NcV5WjUC', 'hvs.short'),
   saas('secret.databricks-token', 'Azure Databricks personal access token', ['dapi'], /(?<![A-Za-z0-9])dapi[a-fA-F0-9]{32}(?:-\d)?(?![A-Za-z0-9])/g, `${GL}/databricks.go`, 'dapi1234567890ABCDEF1234567890ABCDEF', 'dapi_not_a_token'),
   saas('secret.grafana-token', 'Grafana service account / cloud token', ['glsa_', 'glc_'], /(?<![A-Za-z0-9_])(?:glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,400}={0,2})(?![A-Za-z0-9_])/g, `${GL}/grafana.go`, 'glsa_abcdefghijklmnopqrstuvwxyz012345_89abcdef', 'glsa_short'),
-  saas('secret.onepassword-service-account-token', '1Password service account token', ['ops_eyj'], /(?<![A-Za-z0-9_])ops_eyJ[A-Za-z0-9+/_-]{250,}={0,3}/g, `${GL}/1password.go`, 'ops_eyJ' + 'c2VydmljZWFjY291bnQ'.repeat(14), 'ops_eyJshort'),
-  saas('secret.google-api-key', 'Google API key', ['aiza'], /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/g, `${GL}/gcp.go`, 'AIzaSyD-1234567890abcdefghijklmnopqrstu', 'AIzaShort'),
-  saas('secret.pypi-token', 'PyPI upload token', ['pypi-ageichlwas5vcmc'], /(?<![A-Za-z0-9_-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}(?![A-Za-z0-9_-])/g, `${GL}/pypi.go`, 'pypi-AgEIcHlwaS5vcmc' + 'CJDE3ZDA4NTYtNDQ2OS00ZTQ4LWI5ZTctYmY4ZTc0NDc0NjY4AAIqWzMsIjE5', 'pypi-AgEIcHlwaS5vcmcshort'),
+  saas('secret.onepassword-service-account-token', '1Password service account token', ['ops_eyJ'], /(?<![A-Za-z0-9_])ops_eyJ[A-Za-z0-9+/_-]{250,}={0,3}/g, `${GL}/1password.go`, 'ops_eyJ' + 'c2VydmljZWFjY291bnQ'.repeat(14), 'ops_eyJshort'),
+  saas('secret.google-api-key', 'Google API key', ['AIza'], /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/g, `${GL}/gcp.go`, 'AIzaSyD-1234567890abcdefghijklmnopqrstu', 'AIzaShort'),
+  saas('secret.pypi-token', 'PyPI upload token', ['pypi-AgEIcHlwaS5vcmc'], /(?<![A-Za-z0-9_-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}(?![A-Za-z0-9_-])/g, `${GL}/pypi.go`, 'pypi-AgEIcHlwaS5vcmc' + 'CJDE3ZDA4NTYtNDQ2OS00ZTQ4LWI5ZTctYmY4ZTc0NDc0NjY4AAIqWzMsIjE5', 'pypi-AgEIcHlwaS5vcmcshort'),
   saas('secret.docker-hub-token', 'Docker Hub personal access token', ['dckr_pat_'], /(?<![A-Za-z0-9_-])dckr_pat_[A-Za-z0-9_-]{27}(?![A-Za-z0-9_-])/g, `${GL}/docker.go`, 'dckr_pat_2b3e36beeb386dfdaacb9b46004', 'dckr_pat_short'),
   saas('secret.huggingface-token', 'Hugging Face access token', ['hf_'], /(?<![A-Za-z0-9_])hf_[A-Za-z]{34}(?![A-Za-z0-9_])/g, `${GL}/huggingface.go`, 'hf_jTxpEqAbcdEFghIJklMNopQRstUVwxYZab', 'hf_short_token'),
   saas('secret.shopify-token', 'Shopify access / custom app / private app token', ['shpat_', 'shpca_', 'shppa_', 'shpss_'], /(?<![A-Za-z0-9_])shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}(?![A-Za-z0-9_])/g, `${GL}/shopify.go`, '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', 'shpat_short'),
   saas('secret.mailgun-api-key', 'Mailgun private API key', ['key-'], /(?<![A-Za-z0-9_-])key-[0-9a-f]{32}(?![A-Za-z0-9_-])/g, `${GL}/mailgun.go`, 'key-4b1e5f2a9c8d7e6f5a4b3c2d1e0f9a8b', 'key-value-pair'),
   { ...saas('secret.mailchimp-api-key', 'Mailchimp API key', ['-us'], /(?<![A-Za-z0-9])[0-9a-f]{32}-us[0-9]{1,2}(?![A-Za-z0-9])/g, `${GL}/mailchimp.go`, '4b1e5f2a9c8d7e6f5a4b3c2d1e0f9a8b-us21', 'plain-us21'), window: { before: 40, after: 8 } },
-  saas('secret.atlassian-api-token', 'Atlassian (Jira / Confluence) API token', ['atatt3'], /(?<![A-Za-z0-9_=-])ATATT3[A-Za-z0-9_=-]{150,250}(?![A-Za-z0-9_=-])/g, `${GL}/atlassian.go`, 'ATATT3xFfGF0' + 'T2Rfc2VjcmV0X3ZhbHVlX2Zvcl90ZXN0aW5nX29ubHk'.repeat(4) + '=1A2B3C4D', 'ATATT3short'),
-  saas('secret.postman-api-key', 'Postman API key', ['pmak-'], /(?<![A-Za-z0-9_-])PMAK-[a-f0-9]{24}-[a-f0-9]{34}(?![A-Za-z0-9_-])/g, `${GL}/postman.go`, 'PMAK-5f2a9c8d7e6f5a4b3c2d1e0f-4b1e5f2a9c8d7e6f5a4b3c2d1e0f9a8b12', 'PMAK-short'),
+  saas('secret.atlassian-api-token', 'Atlassian (Jira / Confluence) API token', ['ATATT3'], /(?<![A-Za-z0-9_=-])ATATT3[A-Za-z0-9_=-]{150,250}(?![A-Za-z0-9_=-])/g, `${GL}/atlassian.go`, 'ATATT3xFfGF0' + 'T2Rfc2VjcmV0X3ZhbHVlX2Zvcl90ZXN0aW5nX29ubHk'.repeat(4) + '=1A2B3C4D', 'ATATT3short'),
+  saas('secret.postman-api-key', 'Postman API key', ['PMAK-'], /(?<![A-Za-z0-9_-])PMAK-[a-f0-9]{24}-[a-f0-9]{34}(?![A-Za-z0-9_-])/g, `${GL}/postman.go`, 'PMAK-5f2a9c8d7e6f5a4b3c2d1e0f-4b1e5f2a9c8d7e6f5a4b3c2d1e0f9a8b12', 'PMAK-short'),
   saas('secret.linear-api-key', 'Linear API key', ['lin_api_'], /(?<![A-Za-z0-9_])lin_api_[A-Za-z0-9]{40}(?![A-Za-z0-9_])/g, `${GL}/linear.go`, 'lin_api_4b1e5f2a9c8d7e6f5a4b3c2d1e0f9a8bAbCdEfGh', 'lin_api_short'),
   saas('secret.notion-token', 'Notion integration token', ['ntn_', 'secret_'], /(?<![A-Za-z0-9_])(?:ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43})(?![A-Za-z0-9_])/g, `${GL}/notion.go`, 'ntn_45678901234AbCdEfGhIjKlMnOpQrStUvWxYz012345678', 'secret_short'),
   {

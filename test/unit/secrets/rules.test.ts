@@ -24,8 +24,16 @@ describe('format rule vectors', () => {
         });
       }
       it('a keyword of the rule appears in every match vector (prefilter is sound)', () => {
+        // Keywords with upper case in a case-sensitive rule must appear exactly; others in any case.
+        const exact = (k: string) => /[A-Z]/.test(k) && !rule.pattern.flags.includes('i');
         for (const v of rule.vectors.match) {
-          expect(rule.keywords.some((k) => v.toLowerCase().includes(k))).toBe(true);
+          expect(rule.keywords.some((k) => (exact(k) ? v.includes(k) : v.toLowerCase().includes(k.toLowerCase())))).toBe(true);
+        }
+      });
+      it('keywords are at least 3 characters, and exact-case keywords only where the pattern is case-sensitive', () => {
+        for (const k of rule.keywords) {
+          expect(k.length).toBeGreaterThanOrEqual(3);
+          if (/[A-Z]/.test(k) && rule.pattern.flags.includes('i')) expect(k, 'case-insensitive pattern: write the keyword in lower case').toBe(k.toLowerCase());
         }
       });
     });
