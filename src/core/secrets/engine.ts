@@ -386,9 +386,13 @@ declare const WebAssembly: {
 
 /** Where the text bytes live and how the word loop runs over them. */
 interface WordLoop {
-  /** Text bytes, index 0 = first character, with room for at least `n + 2`. */
-  bytes(n: number): Uint8Array;
-  /** Indexes of the set words among the first `m` (call after writing the text into `bytes(n)`). */
+  /**
+   * Copies ASCII `text` in as bytes followed by two zero bytes (the last word and the neighbour
+   * filter read up to two bytes past the text; 0 is in no atom); returns the bytes, index 0 = first
+   * character.
+   */
+  load(text: string): Uint8Array;
+  /** Indexes of the set words among the first `m` of the loaded text. */
   find(m: number): Int32Array;
 }
 
@@ -422,11 +426,17 @@ function wasmWordLoop(): WordLoop | undefined {
     mem.set(SCAN.prevOk, prevOff);
     mem.fill(0, prevOff + SCAN.prevOk.length, textOff);
     text = new Uint8Array(memory.buffer, textOff, capacity);
+    writer = Buffer.from(memory.buffer, textOff, capacity);
   };
+  let writer = Buffer.alloc(0);
   ensure(0);
   return {
-    bytes(n) {
+    load(s) {
+      const n = s.length;
       ensure(n);
+      writer.write(s, 0, n, 'latin1');
+      text[n] = 0;
+      text[n + 1] = 0;
       return text;
     },
     find(m) {
@@ -442,13 +452,19 @@ function jsWordLoop(): WordLoop {
   let text = new Uint8Array(1 << 16);
   let words = new Uint16Array(text.buffer);
   let out = new Int32Array(1 << 15);
+  let writer = Buffer.from(text.buffer);
   return {
-    bytes(n) {
+    load(s) {
+      const n = s.length;
       if (text.length < n + 2) {
         text = new Uint8Array((Math.max(n + 2, text.length * 2) + 1) & ~1);
         words = new Uint16Array(text.buffer);
         out = new Int32Array(text.length / 2 + 1);
+        writer = Buffer.from(text.buffer);
       }
+      writer.write(s, 0, n, 'latin1');
+      text[n] = 0;
+      text[n + 1] = 0;
       return text;
     },
     find(m) {
@@ -470,11 +486,7 @@ function scanKeywords(text: string): Hits {
   if (n < 3) return h;
   // Pure ASCII (UTF-8 length equals UTF-16 length): scan bytes. Anything else: scan char codes.
   if (Buffer.byteLength(text, 'utf8') === n) {
-    const b = WORD_LOOP.bytes(n);
-    Buffer.from(b.buffer, b.byteOffset, n).write(text, 0, n, 'latin1');
-    // The last word and the neighbour filter read up to two bytes past the text; 0 is in no atom.
-    b[n] = 0;
-    b[n + 1] = 0;
+    const b = WORD_LOOP.load(text);
     confirmWords(b, n, WORD_LOOP.find((n + 1) >> 1), h);
   } else {
     scanChars(text, n, h);

@@ -149,15 +149,6 @@ function userinfoFollows(text: string, at: number): boolean {
 /** Path of a Logic Apps / Power Automate request trigger URL. */
 const TRIGGER_PATH = /\/triggers\/|\/paths\/invoke/i;
 
-/** Whether the text has a trigger path anywhere: one search per text (memo of the last), not per `sig=`. */
-function mentionsTriggerPath(text: string): boolean {
-  if (text !== triggerMemo.text) {
-    triggerMemo.text = text;
-    triggerMemo.answer = TRIGGER_PATH.test(text);
-  }
-  return triggerMemo.answer;
-}
-const triggerMemo = { text: undefined as string | undefined, answer: false };
 
 // ------------------------------------------------------------------ format rules
 
@@ -343,8 +334,8 @@ export const FORMAT_RULES: FormatRule[] = [
     ],
     maxLength: 80,
     window: { before: 2, after: 100 },
+    // The SAS rule asks for the same URL next (enclosingUrl keeps the last span).
     atHit: (text, at) => {
-      if (!mentionsTriggerPath(text)) return false;
       const url = enclosingUrl(text, at);
       return TRIGGER_PATH.test(url) && !isRunContentLinkUrl(url);
     },

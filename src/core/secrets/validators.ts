@@ -209,6 +209,8 @@ export function isRunContentLinkUrl(url: string): boolean {
 let lastLinkUrl: string | undefined;
 let lastLinkAnswer = false;
 
+const URL_DELIMITER = /["'<>\\\x00-\x20]/g;
+
 /** Last enclosingUrl span, reused while a later position falls inside it (same text object). */
 const urlMemo = { text: undefined as string | undefined, start: 0, end: 0, url: '' };
 
@@ -218,21 +220,26 @@ const urlMemo = { text: undefined as string | undefined, start: 0, end: 0, url: 
  */
 export function enclosingUrl(text: string, at: number): string {
   if (urlMemo.text === text && at >= urlMemo.start && at <= urlMemo.end) return urlMemo.url;
+  // Delimiters: quote, whitespace / control, < > or backslash (JSON escape). Native searches, not a
+  // character loop: start after the last delimiter before `at` (looking back at most 2048), end at
+  // the first one from `at` (looking ahead at most 2048).
   const lo = Math.max(0, at - 2048);
-  let i = at;
-  while (i > lo) {
-    const c = text.charCodeAt(i - 1);
-    // stop at quote, whitespace, < > or backslash (JSON escape)
-    if (c === 34 || c === 39 || c <= 32 || c === 60 || c === 62 || c === 92) break;
-    i--;
-  }
-  let j = at;
   const hi = Math.min(text.length, at + 2048);
-  while (j < hi) {
-    const c = text.charCodeAt(j);
-    if (c === 34 || c === 39 || c <= 32 || c === 60 || c === 62 || c === 92) break;
-    j++;
+  let i = lo;
+  if (at > 0) {
+    const quote = text.lastIndexOf('"', at - 1);
+    if (quote >= lo) i = quote + 1;
+  } else {
+    i = 0;
   }
+  URL_DELIMITER.lastIndex = i;
+  let m: RegExpExecArray | null;
+  while ((m = URL_DELIMITER.exec(text)) !== null && m.index < at) {
+    i = m.index + 1;
+    URL_DELIMITER.lastIndex = i;
+  }
+  let j = hi;
+  if (m !== null && m.index < hi) j = m.index;
   const url = text.slice(i, j);
   // Only a span bounded by delimiters (or the text's ends), and short enough that the 2048 limit
   // cannot cut it from any position inside, is the answer for every position inside it.
