@@ -477,7 +477,17 @@ function jsWordLoop(): WordLoop {
   };
 }
 
-const WORD_LOOP: WordLoop = wasmWordLoop() ?? jsWordLoop();
+const WASM_LOOP = wasmWordLoop();
+let WORD_LOOP: WordLoop = WASM_LOOP ?? jsWordLoop();
+
+/**
+ * Test seam: run the keyword loop in JavaScript (what runtimes without WebAssembly use) or back in
+ * WebAssembly, so both are tested. Returns the loop now in use.
+ */
+export function useKeywordLoopForTests(kind: 'wasm' | 'js'): 'wasm' | 'js' {
+  WORD_LOOP = kind === 'wasm' && WASM_LOOP ? WASM_LOOP : jsWordLoop();
+  return WORD_LOOP === WASM_LOOP ? 'wasm' : 'js';
+}
 
 /** Every atom occurrence in `text`, sorted by position (occurrences may overlap). Case-insensitive for ASCII letters. */
 function scanKeywords(text: string): Hits {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectText, scanValue } from '../../../src/core/secrets/engine';
+import { detectText, scanValue, useKeywordLoopForTests } from '../../../src/core/secrets/engine';
 import { CONTEXT_RULES, FORMAT_RULES, contextRuleFor } from '../../../src/core/secrets/rules';
 import { SECRET_RULES_CATALOGUE } from '../../../src/core/secrets/catalogue';
 
@@ -55,6 +55,77 @@ describe('context rule vectors', () => {
       }
     });
   }
+});
+
+describe('keyword scan: where and how a vector sits does not matter', () => {
+  // The scanner reads the text two characters at a time (ASCII) or by code unit (other text), so
+  // parity and non-ASCII neighbours are exactly what could make it miss a keyword.
+  const shift = (ms: ReturnType<typeof detectText>, k: number) => ms.map((m) => ({ ...m, start: m.start + k, end: m.end + k }));
+  const placements: [string, string][] = [
+    ['\n', ''],
+    ['\n\n', '\n'],
+    ['\n\n\n', ''],
+    ['é\n', '\n'],
+    ['ü\n\n', '\né'],
+    ['𝄞\n', ''],
+  ];
+  const vectors = [...FORMAT_RULES, ...CONTEXT_RULES].flatMap((r) => r.vectors.match.map((v) => [r.id, v] as const));
+  for (const [id, v] of vectors) {
+    it(`${id}: ${JSON.stringify(v.slice(0, 40))} at every offset parity, in ASCII and non-ASCII text`, () => {
+      const alone = detectText(v);
+      expect(alone.map((m) => m.ruleId)).toContain(id);
+      for (const [before, after] of placements) {
+        expect(detectText(before + v + after), JSON.stringify(before)).toEqual(shift(alone, before.length));
+      }
+    });
+  }
+
+  it('the JavaScript keyword loop (runtimes without WebAssembly) finds exactly what the WebAssembly one finds', () => {
+    const texts = [...vectors.map(([, v]) => v), ...vectors.map(([, v]) => `\n${v}\n`), 'x'.repeat(5000) + vectors.map(([, v]) => v).join('\n')];
+    expect(useKeywordLoopForTests('wasm')).toBe('wasm');
+    const viaWasm = texts.map((t) => detectText(t));
+    try {
+      expect(useKeywordLoopForTests('js')).toBe('js');
+      expect(texts.map((t) => detectText(t))).toEqual(viaWasm);
+    } finally {
+      useKeywordLoopForTests('wasm');
+    }
+    expect(viaWasm.flat().length).toBeGreaterThan(vectors.length);
+  });
+
+  it('texts larger than the scan buffer (it grows) keep exact offsets, before and after growing', () => {
+    const key = 'AKIAIOSFODNN7SECRETS';
+    for (const kind of ['wasm', 'js'] as const) {
+      useKeywordLoopForTests(kind);
+      try {
+        expect(detectText(`{"k":"${key}"}`).map((m) => m.start)).toEqual([6]);
+        for (const size of [70_001, 400_000, 1_500_001]) {
+          const big = 'a b '.repeat(size / 4) + `\n${key}\n` + 'é'.repeat(size % 3);
+          expect(detectText(big), `${kind} ${size}`).toEqual([{ ruleId: 'secret.aws-access-key-id', start: big.indexOf(key), end: big.indexOf(key) + key.length, severity: 'high', confidence: 'high' }]);
+          const ascii = big.replace(/é/g, '');
+          expect(detectText(ascii).map((m) => m.start), `${kind} ascii ${size}`).toEqual([ascii.indexOf(key)]);
+        }
+        expect(detectText(`{"k":"${key}"}`).map((m) => m.start)).toEqual([6]);
+      } finally {
+        useKeywordLoopForTests('wasm');
+      }
+    }
+  });
+
+  it('case-insensitive keywords are found in upper case; exact-case keywords only as written', () => {
+    for (const rule of FORMAT_RULES) {
+      const insensitive = rule.pattern.flags.includes('i');
+      for (const v of rule.vectors.match) {
+        if (insensitive) {
+          let upper = v;
+          for (const k of rule.keywords) upper = upper.replace(new RegExp(k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (x) => x.toUpperCase());
+          expect(detectText(upper).map((m) => m.ruleId), `${rule.id}: ${upper.slice(0, 60)}`).toContain(rule.id);
+        }
+      }
+    }
+    expect(detectText('AKIAIOSFODNN7SECRETS').map((m) => m.ruleId)).toEqual(['secret.aws-access-key-id']);
+    expect(detectText('akiaIOSFODNN7SECRETS')).toEqual([]);
+  });
 });
 
 describe('rule table hygiene', () => {
