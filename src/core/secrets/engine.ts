@@ -392,8 +392,13 @@ interface WordLoop {
    * character.
    */
   load(text: string): Uint8Array;
-  /** Indexes of the set words among the first `m` of the loaded text. */
-  find(m: number): Int32Array;
+  /**
+   * Finds the words, among the first `m` of the loaded text, whose pair is an anchor and whose
+   * neighbour passes the filter; their indexes are `out()[0 .. count)`. Returns the count.
+   */
+  find(m: number): number;
+  /** The index array `find` fills (valid until the next `load`). */
+  out(): Int32Array;
 }
 
 const TABLE_BYTES = 1 << 16;
@@ -427,7 +432,9 @@ function wasmWordLoop(): WordLoop | undefined {
     mem.fill(0, prevOff + SCAN.prevOk.length, textOff);
     text = new Uint8Array(memory.buffer, textOff, capacity);
     writer = Buffer.from(memory.buffer, textOff, capacity);
+    out = new Int32Array(memory.buffer, outOff, capacity / 2 + 1);
   };
+  let out = new Int32Array(0);
   let writer = Buffer.alloc(0);
   ensure(0);
   return {
@@ -441,9 +448,9 @@ function wasmWordLoop(): WordLoop | undefined {
     },
     find(m) {
       // Rows are indexed by t = list id + 1, hence the bases one row (256 bytes) before the tables.
-      const k = scan(m, textOff, 0, outOff, nextOff - 256, prevOff - 256);
-      return new Int32Array(memory.buffer, outOff, k);
+      return scan(m, textOff, 0, outOff, nextOff - 256, prevOff - 256);
     },
+    out: () => out,
   };
 }
 
@@ -468,12 +475,19 @@ function jsWordLoop(): WordLoop {
       return text;
     },
     find(m) {
-      const wordId = SCAN.wordId;
+      const { wordId, nextOk, prevOk } = SCAN;
       const w = words;
+      const b = text;
       let k = 0;
-      for (let i = 0; i < m; i++) if (wordId[w[i]!] !== 0) out[k++] = i;
-      return out.subarray(0, k);
+      for (let i = 0; i < m; i++) {
+        const t = wordId[w[i]!]!;
+        if (t === 0) continue;
+        const row = (t - 1) << 8;
+        if (nextOk[row | b[2 * i + 2]!] !== 0 || prevOk[row | (i > 0 ? b[2 * i - 1]! : 0)] !== 0) out[k++] = i;
+      }
+      return k;
     },
+    out: () => out,
   };
 }
 
@@ -497,7 +511,8 @@ function scanKeywords(text: string): Hits {
   // Pure ASCII (UTF-8 length equals UTF-16 length): scan bytes. Anything else: scan char codes.
   if (Buffer.byteLength(text, 'utf8') === n) {
     const b = WORD_LOOP.load(text);
-    confirmWords(b, n, WORD_LOOP.find((n + 1) >> 1), h);
+    const k = WORD_LOOP.find((n + 1) >> 1);
+    confirmWords(b, n, WORD_LOOP.out(), k, h);
   } else {
     scanChars(text, n, h);
   }
@@ -508,13 +523,12 @@ function scanKeywords(text: string): Hits {
   return h;
 }
 
-/** Compares the atoms listed for each found word (`cand`: word indexes) against the text bytes `b`. */
-function confirmWords(b: Uint8Array, n: number, cand: Int32Array, h: Hits): void {
-  const { wordId, nextOk, prevOk, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes, atomFold } = SCAN;
-  for (let j = 0; j < cand.length; j++) {
+/** Compares the atoms listed for each found word (`cand[0 .. count)`: word indexes) against the text bytes `b`. */
+function confirmWords(b: Uint8Array, n: number, cand: Int32Array, count: number, h: Hits): void {
+  const { wordId, entryStart, entryAtom, entryDelta, atomStart, atomLen, atomCodes, atomFold } = SCAN;
+  for (let j = 0; j < count; j++) {
     const i = cand[j]!;
     const id = wordId[wordOf(b[2 * i]!, b[2 * i + 1]!)]! - 1;
-    if (nextOk[(id << 8) | b[2 * i + 2]!] === 0 && prevOk[(id << 8) | (i > 0 ? b[2 * i - 1]! : 0)] === 0) continue;
     for (let e = entryStart[id]!; e < entryStart[id + 1]!; e++) {
       const ai = entryAtom[e]!;
       const s = 2 * i + entryDelta[e]!;
