@@ -98,7 +98,13 @@ export class TableFindingStore implements FindingStore {
     return this.tables.ready(TABLES.findings);
   }
 
-  async upsertMany(findings: Finding[]): Promise<{ created: string[] }> {
+  /**
+   * `beforeIndex` runs after the rows are written and before the id index is: the publishing store
+   * hands new findings to the alerts queue there. A crash or a failure before the index is written
+   * leaves the findings "new", so the next attempt publishes them again (hooks are idempotent by id);
+   * indexing first would lose their alerts for good. Returning false skips the index write.
+   */
+  async upsertMany(findings: Finding[], options: { beforeIndex?: (created: string[]) => Promise<boolean | void> } = {}): Promise<{ created: string[] }> {
     if (findings.length === 0) return { created: [] };
     const [table, ids] = await Promise.all([this.table(), this.tables.ready(TABLES.findingIds)]);
     const unique = [...new Map(findings.map((f) => [f.id, f])).values()];
@@ -131,6 +137,7 @@ export class TableFindingStore implements FindingStore {
     // crashed before indexing (and so before its alert/Log Analytics hooks ran): report it again, the
     // hooks are idempotent by finding id.
     const created = fresh.map((e) => e.rowKey);
+    if (options.beforeIndex && created.length && (await options.beforeIndex(created)) === false) return { created };
     // The index is written after the finding: a crash in between re-creates nothing (409 on the same partition) and indexes it next time.
     await mapLimit(fresh, 16, async (e) => {
       try {
