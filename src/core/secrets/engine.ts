@@ -56,9 +56,12 @@ interface Candidate extends SecretMatch {
  * behind another.
  *
  * The pass is hand-written, not one regex alternation (which tries ~90 branches at every position):
- * each atom is indexed under rare character pairs ("anchors", see SCAN), so most positions cost half
- * a table lookup and only anchor hits compare the whole atom. ASCII text (the usual JSON) is
- * copied into a reused byte buffer first, which V8 reads about twice as fast as `charCodeAt`.
+ * each atom is indexed under rare character pairs ("anchors", see SCAN). ASCII text (the usual
+ * JSON) is copied as bytes into a reused buffer, and a loop reads it two bytes at a time, one table
+ * lookup per word (in WebAssembly where available, see WASM_SCAN); only words that anchor an atom,
+ * with a matching neighbour, reach the full comparison in JavaScript. Other text is scanned by code
+ * unit with the same tables. Where a keyword hit opens work, rules may refuse it cheaply first
+ * (`FormatRule.atHit`).
  */
 interface KeywordRules {
   /**
@@ -337,42 +340,72 @@ function pushHit(h: Hits, at: number, atom: Atom): void {
  * speed of the same loop in JavaScript), with the neighbour filter:
  * `scan(words, textOff, tableOff, outOff, nextBase, prevBase)` writes the index i of every word whose
  * table byte t is set and whose next byte passes nextBase[t * 256 + b[2i + 2]] or previous byte
- * prevBase[t * 256 + b[2i - 1]], and returns how many. About 150 hand-assembled bytes: one exported
- * memory, one function, no imports.
+ * prevBase[t * 256 + b[2i - 1]], and returns how many. It reads two words (4 bytes) per step, so it
+ * may look at one word past `words` (the caller pads with zeros). A few hundred hand-assembled
+ * bytes: one exported memory, one function, no imports.
  */
 const WASM_SCAN = (() => {
-  // params: 0 words, 1 textOff, 2 tableOff, 3 outOff, 4 nextBase, 5 prevBase; locals: 6 i, 7 k, 8 t, 9 p
-  const rowOf = (base: number) => [0x20, base, 0x20, 0x08, 0x41, 0x08, 0x74, 0x6a]; // base + (t << 8)
-  const body = [
-    0x01, 0x04, 0x7f, // 4 i32 locals
-    0x02, 0x40, 0x03, 0x40, // block, loop
-    0x20, 0x06, 0x20, 0x00, 0x4f, 0x0d, 0x01, // if i >= words: break
-    0x20, 0x02, // tableOff
-    0x20, 0x01, 0x20, 0x06, 0x41, 0x01, 0x74, 0x6a, 0x22, 0x09, // p = textOff + 2i
-    0x2f, 0x01, 0x00, 0x6a, 0x2d, 0x00, 0x00, 0x22, 0x08, // t = table[load16(p)]
-    0x04, 0x40, // if t:
-    ...rowOf(0x04), 0x20, 0x09, 0x2d, 0x00, 0x02, 0x6a, 0x2d, 0x00, 0x00, // nextBase[t * 256 + b[p + 2]]
-    ...rowOf(0x05), 0x20, 0x09, 0x41, 0x01, 0x6b, 0x2d, 0x00, 0x00, 0x6a, 0x2d, 0x00, 0x00, // prevBase[t * 256 + b[p - 1]]
-    0x72, // or
-    0x04, 0x40, // if either:
-    0x20, 0x03, 0x20, 0x07, 0x41, 0x02, 0x74, 0x6a, 0x20, 0x06, 0x36, 0x02, 0x00, // out[k] = i
-    0x20, 0x07, 0x41, 0x01, 0x6a, 0x21, 0x07, // k++
-    0x0b, 0x0b, // end if, end if
-    0x20, 0x06, 0x41, 0x01, 0x6a, 0x21, 0x06, 0x0c, 0x00, // i++, continue
-    0x0b, 0x0b, // end loop, end block
-    0x20, 0x07, 0x0b, // return k
+  // params: 0 words, 1 textOff, 2 tableOff, 3 outOff, 4 nextBase, 5 prevBase; locals: 6 i, 7 k, 8 t, 9 p, 10 x
+  const get = (l: number) => [0x20, l];
+  const i32 = (v: number) => [0x41, ...sleb(v)];
+  // For the word at byte address `p` with index `i` (both as instruction lists) and t in local 8:
+  // if nextBase[(t << 8) + b[p + 2]] | prevBase[(t << 8) + b[p - 1]] then out[k++] = i.
+  const check = (i: number[], p: number[]) => [
+    ...get(4), ...get(8), ...i32(8), 0x74, 0x6a, ...p, 0x2d, 0x00, 0x02, 0x6a, 0x2d, 0x00, 0x00,
+    ...get(5), ...get(8), ...i32(8), 0x74, 0x6a, ...p, ...i32(1), 0x6b, 0x2d, 0x00, 0x00, 0x6a, 0x2d, 0x00, 0x00,
+    0x72, 0x04, 0x40, // or; if
+    ...get(3), ...get(7), ...i32(2), 0x74, 0x6a, ...i, 0x36, 0x02, 0x00, // out[k] = i
+    ...get(7), ...i32(1), 0x6a, 0x21, 0x07, // k++
+    0x0b,
   ];
-  // Section sizes stay below 128, so each length is one LEB128 byte.
-  const section = (id: number, content: number[]): number[] => [id, content.length, ...content];
+  // t = table[half of x]; if t: check
+  const word = (half: number[], i: number[], p: number[]) => [...get(2), ...get(10), ...half, 0x6a, 0x2d, 0x00, 0x00, 0x22, 0x08, 0x04, 0x40, ...check(i, p), 0x0b];
+  const body = [
+    0x01, 0x05, 0x7f, // 5 i32 locals
+    0x02, 0x40, 0x03, 0x40, // block, loop
+    ...get(6), ...get(0), 0x4f, 0x0d, 0x01, // if i >= words: break
+    ...get(1), ...get(6), ...i32(1), 0x74, 0x6a, 0x22, 0x09, // p = textOff + 2i
+    0x28, 0x02, 0x00, 0x21, 0x0a, // x = load32(p)
+    ...word([...i32(0xffff), 0x71], get(6), get(9)), // low half: word i
+    ...word([...i32(16), 0x76], [...get(6), ...i32(1), 0x6a], [...get(9), ...i32(2), 0x6a]), // high half: word i + 1
+    ...get(6), ...i32(2), 0x6a, 0x21, 0x06, 0x0c, 0x00, // i += 2, continue
+    0x0b, 0x0b, // end loop, end block
+    ...get(7), 0x0b, // return k
+  ];
+  const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
     ...section(0x01, [0x01, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f]), // type 0: (i32 x6) -> i32
     ...section(0x03, [0x01, 0x00]), // function 0 has type 0
     ...section(0x05, [0x01, 0x00, 0x01]), // memory: min 1 page
     ...section(0x07, [0x02, 0x03, 0x6d, 0x65, 0x6d, 0x02, 0x00, 0x04, 0x73, 0x63, 0x61, 0x6e, 0x00, 0x00]), // export "mem", "scan"
-    ...section(0x0a, [0x01, body.length, ...body]), // code
+    ...section(0x0a, [0x01, ...uleb(body.length), ...body]), // code
   ]);
 })();
+
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
 
 /** The part of the WebAssembly JS API used here (the project's lib settings do not declare it). */
 interface WasmMemory {
@@ -387,9 +420,8 @@ declare const WebAssembly: {
 /** Where the text bytes live and how the word loop runs over them. */
 interface WordLoop {
   /**
-   * Copies ASCII `text` in as bytes followed by two zero bytes (the last word and the neighbour
-   * filter read up to two bytes past the text; 0 is in no atom); returns the bytes, index 0 = first
-   * character.
+   * Copies ASCII `text` in as bytes followed by zero bytes (the last words and the neighbour filter
+   * read a few bytes past the text; 0 is in no atom); returns the bytes, index 0 = first character.
    */
   load(text: string): Uint8Array;
   /**
@@ -419,8 +451,8 @@ function wasmWordLoop(): WordLoop | undefined {
   let outOff = 0;
   let text = new Uint8Array(0);
   const ensure = (n: number): void => {
-    if (n + 2 <= capacity) return;
-    capacity = (Math.max(n + 2, capacity * 2, 1 << 16) + 7) & ~7;
+    if (n + 4 <= capacity) return;
+    capacity = (Math.max(n + 4, capacity * 2, 1 << 16) + 7) & ~7;
     outOff = textOff + capacity;
     const need = outOff + 4 * (capacity / 2 + 1);
     const pages = Math.ceil(need / 65536) - memory.buffer.byteLength / 65536;
@@ -442,8 +474,7 @@ function wasmWordLoop(): WordLoop | undefined {
       const n = s.length;
       ensure(n);
       writer.write(s, 0, n, 'latin1');
-      text[n] = 0;
-      text[n + 1] = 0;
+      text.fill(0, n, n + 4);
       return text;
     },
     find(m) {
