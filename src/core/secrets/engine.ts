@@ -522,6 +522,9 @@ function jsWordLoop(): WordLoop {
   };
 }
 
+/** Texts longer than this (UTF-16 units) are scanned in a buffer of their own, freed afterwards. */
+const LARGE_TEXT = 1 << 22;
+
 const WASM_LOOP = wasmWordLoop();
 let WORD_LOOP: WordLoop = WASM_LOOP ?? jsWordLoop();
 
@@ -541,9 +544,11 @@ function scanKeywords(text: string): Hits {
   if (n < 3) return h;
   // Pure ASCII (UTF-8 length equals UTF-16 length): scan bytes. Anything else: scan char codes.
   if (Buffer.byteLength(text, 'utf8') === n) {
-    const b = WORD_LOOP.load(text);
-    const k = WORD_LOOP.find((n + 1) >> 1);
-    confirmWords(b, n, WORD_LOOP.out(), k, h);
+    // WebAssembly memory never shrinks: a rare huge text gets a throw-away buffer instead.
+    const loop = n > LARGE_TEXT ? jsWordLoop() : WORD_LOOP;
+    const b = loop.load(text);
+    const k = loop.find((n + 1) >> 1);
+    confirmWords(b, n, loop.out(), k, h);
   } else {
     scanChars(text, n, h);
   }

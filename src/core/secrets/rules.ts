@@ -149,7 +149,6 @@ function userinfoFollows(text: string, at: number): boolean {
 /** Path of a Logic Apps / Power Automate request trigger URL. */
 const TRIGGER_PATH = /\/triggers\/|\/paths\/invoke/i;
 
-
 // ------------------------------------------------------------------ format rules
 
 export const FORMAT_RULES: FormatRule[] = [
@@ -820,9 +819,19 @@ function contextRulesFor(rawName: string, inQuery: boolean): ContextRule[] {
   if (rules === undefined) {
     if (NAME_CACHE.size >= NAME_CACHE_MAX) NAME_CACHE.clear();
     rules = matchContextRules(rawName, inQuery);
-    NAME_CACHE.set(key, rules);
+    NAME_CACHE.set(flatCopy(key), rules);
   }
   return rules;
+}
+
+/**
+ * A fresh copy of a short string. Names are slices of the scanned text, and V8 slices keep their
+ * whole parent alive: a cached slice would pin megabytes of run history per entry.
+ */
+function flatCopy(s: string): string {
+  const codes = new Array<number>(s.length);
+  for (let i = 0; i < s.length; i++) codes[i] = s.charCodeAt(i);
+  return String.fromCharCode(...codes);
 }
 
 /** Every context rule the name qualifies for, in table order. */

@@ -93,13 +93,13 @@ describe('keyword scan: where and how a vector sits does not matter', () => {
     expect(viaWasm.flat().length).toBeGreaterThan(vectors.length);
   });
 
-  it('texts larger than the scan buffer (it grows) keep exact offsets, before and after growing', () => {
+  it('texts larger than the scan buffer (it grows; huge ones get their own) keep exact offsets, before and after', () => {
     const key = 'AKIAIOSFODNN7SECRETS';
     for (const kind of ['wasm', 'js'] as const) {
       useKeywordLoopForTests(kind);
       try {
         expect(detectText(`{"k":"${key}"}`).map((m) => m.start)).toEqual([6]);
-        for (const size of [70_001, 400_000, 1_500_001]) {
+        for (const size of [70_001, 400_000, 1_500_001, 4_500_002]) {
           const big = 'a b '.repeat(size / 4) + `\n${key}\n` + 'é'.repeat(size % 3);
           expect(detectText(big), `${kind} ${size}`).toEqual([{ ruleId: 'secret.aws-access-key-id', start: big.indexOf(key), end: big.indexOf(key) + key.length, severity: 'high', confidence: 'high' }]);
           const ascii = big.replace(/é/g, '');
