@@ -100,23 +100,12 @@ async function lintLines(lint: (text: string, i: number) => Promise<Span[]>, lin
   }
 }
 
-/** Line boundaries of consecutive chunks of about `chunkBytes` each, over the first `limitBytes`. */
-function chunks(corpus: RunHistoryCorpus, chunkBytes: number, limitBytes: number): { from: number; to: number; bytes: number }[] {
-  const out: { from: number; to: number; bytes: number }[] = [];
-  let from = 0;
+/** The first lines of the corpus that make up at least `limitBytes` (UTF-8, newline included). */
+function linesUntil(corpus: RunHistoryCorpus, limitBytes: number): { to: number; bytes: number } {
   let bytes = 0;
-  let total = 0;
-  for (let i = 0; i < corpus.lines.length && total < limitBytes; i++) {
-    const b = Buffer.byteLength(corpus.lines[i]!) + 1;
-    bytes += b;
-    total += b;
-    if (bytes >= chunkBytes || i === corpus.lines.length - 1 || total >= limitBytes) {
-      out.push({ from, to: i + 1, bytes });
-      from = i + 1;
-      bytes = 0;
-    }
-  }
-  return out;
+  let to = 0;
+  while (to < corpus.lines.length && bytes < limitBytes) bytes += Buffer.byteLength(corpus.lines[to++]!) + 1;
+  return { to, bytes };
 }
 
 export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record<string, number | string>> {
@@ -133,9 +122,9 @@ export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record
 
   const lint = await loadSecretlint();
   // The same warm-up for both, so the timed parts measure optimized code, not the JIT.
-  const warm = chunks(corpus, 1e6, 1e6)[0]!;
-  detectLines(corpus.lines, warm.from, warm.to);
-  await lintLines(lint, corpus.lines, warm.from, warm.to, []);
+  const warm = linesUntil(corpus, 1e6);
+  detectLines(corpus.lines, 0, warm.to);
+  await lintLines(lint, corpus.lines, 0, warm.to, []);
 
   // Flowwarden passes before and after secretlint (the first keeps the matches for recall).
   const fwFound: Span[][] = new Array(corpus.lines.length);
@@ -148,7 +137,7 @@ export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record
   for (let it = 0; it < Math.ceil(iterations / 2); it++) await fwPass();
 
   const slFound: Span[][] = new Array(corpus.lines.length);
-  const slPart = chunks(corpus, slLimit, slLimit)[0]!;
+  const slPart = linesUntil(corpus, slLimit);
   const slCost = await measure(() => lintLines(lint, corpus.lines, 0, slPart.to, slFound));
   const slBytes = slPart.bytes;
   const slLines = slPart.to;
