@@ -232,14 +232,15 @@ export function enclosingUrl(text: string, at: number): string {
   } else {
     i = 0;
   }
+  // test() instead of exec(): no match object; lastIndex lands just past the delimiter found.
   URL_DELIMITER.lastIndex = i;
-  let m: RegExpExecArray | null;
-  while ((m = URL_DELIMITER.exec(text)) !== null && m.index < at) {
-    i = m.index + 1;
-    URL_DELIMITER.lastIndex = i;
+  let found = URL_DELIMITER.test(text);
+  while (found && URL_DELIMITER.lastIndex - 1 < at) {
+    i = URL_DELIMITER.lastIndex;
+    found = URL_DELIMITER.test(text);
   }
   let j = hi;
-  if (m !== null && m.index < hi) j = m.index;
+  if (found && URL_DELIMITER.lastIndex - 1 < hi) j = URL_DELIMITER.lastIndex - 1;
   const url = text.slice(i, j);
   // Only a span bounded by delimiters (or the text's ends), and short enough that the 2048 limit
   // cannot cut it from any position inside, is the answer for every position inside it.
