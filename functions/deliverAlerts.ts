@@ -7,7 +7,7 @@ app.storageQueue('deliverAlerts', {
   queueName: 'flowwarden-alerts',
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
-    const r = await jobDeliverAlerts(await getApp(), [message as never]);
+    const r = await jobDeliverAlerts(await getApp(), [message]);
     context.log(`deliverAlerts: ${r.sent.length} sent, ${r.pending.length} for the digest`);
     // Throttled sends go back to the queue; sends still running or retrying are finished by the digest timer.
     if (r.throttled.length) throw new Error(`alert throttled by the ACS quota; the queue retries it`);

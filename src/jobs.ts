@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import type { App } from './compose';
 import type { HandlerRequest, HandlerResponse } from './host/httpTypes';
 import { handleDataverseWebhook } from './pipelines/dataverseWebhook';
-import { deliverDigest, deliverImmediate, drainAlertsQueue, type AlertQueueItem, type DeliverAlertsDeps } from './pipelines/deliverAlerts';
+import { deliverDigest, deliverImmediate, drainAlertsQueue, isAlertQueueItem, type AlertQueueItem, type DeliverAlertsDeps } from './pipelines/deliverAlerts';
 import { checkHealth, healthReport } from './pipelines/health';
 import { pollAudit, AUDIT_SOURCE } from './pipelines/pollAudit';
 import { scanDefinitions, DEFINITIONS_SOURCE } from './pipelines/scanDefinitions';
@@ -188,8 +188,21 @@ function alertDeps(app: App): DeliverAlertsDeps {
   };
 }
 
-export function jobDeliverAlerts(app: App, items: AlertQueueItem[]) {
-  return deliverImmediate(alertDeps(app), items);
+/** Queue trigger body(ies): a body that is not an alert reference is set aside in the poison table, not dropped. */
+export async function jobDeliverAlerts(app: App, items: unknown[]) {
+  const valid: AlertQueueItem[] = [];
+  for (const item of items) {
+    if (isAlertQueueItem(item)) valid.push(item);
+    else
+      await app.poison.put({
+        source: 'alerts',
+        environmentId: 'flowwarden',
+        key: JSON.stringify(item ?? null).slice(0, 200),
+        reason: 'alert message: expected {findingId, environmentId, observedAt, severity, kind, ruleId}',
+        at: app.clock.now().toISOString(),
+      });
+  }
+  return deliverImmediate(alertDeps(app), valid);
 }
 
 export function jobDrainAlerts(app: App) {

@@ -108,6 +108,11 @@ interface FindingRef {
 
 // ---------------------------------------------------------------- enqueue
 
+export function isAlertQueueItem(b: unknown): b is AlertQueueItem {
+  const o = b as Partial<AlertQueueItem> | null;
+  return !!o && typeof o === 'object' && typeof o.findingId === 'string' && typeof o.environmentId === 'string' && typeof o.observedAt === 'string';
+}
+
 /** Called by every pipeline after it wrote NEW findings: one alerts-queue message per new finding id. */
 export async function enqueueAlerts(deps: { alertsQueue: WorkQueue<AlertQueueItem> }, findings: Finding[]): Promise<number> {
   const seen = new Set<string>();
@@ -160,12 +165,18 @@ export async function drainAlertsQueue(
   for (let i = 0; i < (options.maxBatches ?? 100); i++) {
     const msgs = await deps.alertsQueue.receive(options.batchSize ?? 32, options.visibilityTimeoutSec ?? 300);
     if (!msgs.length) break;
-    const r = await deliverImmediate(deps, msgs.map((m) => m.body));
+    // A message that is not an alert reference can never be delivered: set it aside, keep the batch going.
+    const valid = [];
+    for (const m of msgs) {
+      if (isAlertQueueItem(m.body)) valid.push(m);
+      else await deps.alertsQueue.poison(m, 'alert message: expected {findingId, environmentId, observedAt, severity, kind, ruleId}');
+    }
+    const r = await deliverImmediate(deps, valid.map((m) => m.body));
     merge(total, r);
     // Throttled messages stay and come back after their visibility timeout; failures are retried by
     // the deliverDigest sweep with backoff, so their messages are done.
     const keep = new Set(r.throttled);
-    for (const m of msgs) if (!keep.has(m.body.findingId)) await deps.alertsQueue.delete(m);
+    for (const m of valid) if (!keep.has(m.body.findingId)) await deps.alertsQueue.delete(m);
     if (r.throttled.length) break;
   }
   return total;
