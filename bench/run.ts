@@ -3,10 +3,14 @@
  * here, never in timed unit tests. Bounded and loopback only.
  *   detect   — detector MB/s vs secretlint's recommended preset on generated run-history JSONL
  *   webhook  — p50/p99 of POST /api/webhooks/dataverse through the local host at 200 req/s for 30 s
- * Pass names to run a subset: `npm run bench -- detect`.
+ *   pipeline — 500 flows × 20 runs × 10 actions (100,000 actions, 0.5 % secrets) through the real pipeline:
+ *              queue fan-out on Azurite, content fetch from the simulator, detection, Table writes
+ *              (10–20 minutes on 2 cores)
+ * Pass names to run a subset: `npm run bench -- detect webhook`.
  */
 import { benchDetect } from './detectBench';
 import { benchWebhook } from './webhookBench';
+import { benchPipeline, formatPipelineBench } from './pipelineBench';
 import { startDemoStack } from '../src/cli/demo';
 import { serveApp } from '../src/cli/serve';
 
@@ -25,9 +29,24 @@ async function webhook(): Promise<Record<string, number | string>> {
   }
 }
 
+async function pipeline(): Promise<Record<string, number | string>> {
+  const r = await benchPipeline({ onProgress: (line: string) => process.stdout.write(`  ${line}\n`) });
+  process.stdout.write(formatPipelineBench(r) + '\n');
+  return {
+    actions: r.actions,
+    actionsPerSecond: r.actionsPerSecond,
+    httpPerAction: r.http.perAction,
+    httpPerUnsecuredSide: r.http.perUnsecuredSide,
+    peakRssMb: r.rssMb.pipelinePeak,
+    plantedFound: `${r.secrets.found}/${r.secrets.planted}`,
+    targets: 'actions/s >= 2000, http/action <= 1.1, RSS < 300 MB, all planted found',
+  };
+}
+
 const BENCHES: Record<string, () => Promise<Record<string, number | string>>> = {
   detect: () => benchDetect(),
   webhook,
+  pipeline,
 };
 
 async function main(): Promise<void> {
