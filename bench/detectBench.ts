@@ -4,10 +4,10 @@
  * secretlint's recommended preset side by side on the same data (one lintSource call per line,
  * profiler off).
  *
- * Fairness: by default secretlint lints every line of the corpus (no extrapolation), after the same
- * warm-up as flowwarden, and both sides parse the JSONL line. The flowwarden passes bracket the
- * secretlint pass (half before, half after) so both meet the same machine load; the ratio uses
- * their median. (Interleaving small chunks was tried: secretlint's garbage then gets collected
+ * Fairness: by default secretlint lints every line of the corpus (no extrapolation), twice, after the
+ * same warm-up as flowwarden, and both sides parse the JSONL line. The flowwarden passes are spread
+ * before, between and after the secretlint passes so both meet the same machine load; the ratio
+ * uses the medians. (Interleaving small chunks was tried: secretlint's garbage then gets collected
  * inside flowwarden's timed chunks, which measures secretlint's GC, not flowwarden.) Wall-clock and
  * process CPU-time MB/s are both reported, with the load average before and after: on a shared
  * machine CPU time is the steadier figure, wall clock the honest one.
@@ -24,8 +24,10 @@ export interface DetectBenchOptions {
   megabytes?: number;
   /** How much of the corpus secretlint lints (MB); default all of it. Less is extrapolated, and says so. */
   secretlintMegabytes?: number;
-  /** Timed flowwarden passes over the whole corpus, half before and half after secretlint; median and best are reported. Default 6. */
+  /** Timed flowwarden passes over the whole corpus, spread around the secretlint passes; median and best are reported. Default 6. */
   iterations?: number;
+  /** Timed secretlint passes (each over `secretlintMegabytes`); the median is reported. Default 2. */
+  secretlintPasses?: number;
   seed?: number;
   /** Where the table goes; default console.log. */
   log?: (line: string) => void;
@@ -48,7 +50,8 @@ function overlaps(p: PlantedLine, m: Span): boolean {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
 async function measure(f: () => unknown): Promise<Cost> {
@@ -112,6 +115,7 @@ export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record
   const log = opts.log ?? ((l: string) => console.log(l));
   const megabytes = opts.megabytes ?? 24;
   const iterations = opts.iterations ?? 6;
+  const slPasses = Math.max(1, opts.secretlintPasses ?? 2);
   const load0 = loadavg()[0]!;
 
   const tGen = performance.now();
@@ -121,30 +125,31 @@ export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record
   const slLimit = Math.min(corpus.bytes, (opts.secretlintMegabytes ?? Infinity) * 1e6);
 
   const lint = await loadSecretlint();
-  // The same warm-up for both, so the timed parts measure optimized code, not the JIT.
-  const warm = linesUntil(corpus, 1e6);
-  detectLines(corpus.lines, 0, warm.to);
+  // The same warm-up for both (3 MB), so the timed parts measure optimized code, not the JIT.
+  // Flowwarden's warm-up is its untimed pass over the whole corpus that keeps the matches for recall.
+  const warm = linesUntil(corpus, 3e6);
+  const fwFound: Span[][] = new Array(corpus.lines.length);
+  const matchesTotal = detectLines(corpus.lines, 0, corpus.lines.length, fwFound);
   await lintLines(lint, corpus.lines, 0, warm.to, []);
 
-  // Flowwarden passes before and after secretlint (the first keeps the matches for recall).
-  const fwFound: Span[][] = new Array(corpus.lines.length);
   const passes: Cost[] = [];
-  let matchesTotal = 0;
   const fwPass = async (): Promise<void> => {
-    const keep = passes.length === 0 ? fwFound : undefined;
-    passes.push(await measure(() => (matchesTotal = detectLines(corpus.lines, 0, corpus.lines.length, keep))));
+    passes.push(await measure(() => detectLines(corpus.lines, 0, corpus.lines.length)));
   };
-  for (let it = 0; it < Math.ceil(iterations / 2); it++) await fwPass();
-
+  // Rounds: flowwarden passes, then one secretlint pass; a last batch of flowwarden passes closes.
   const slFound: Span[][] = new Array(corpus.lines.length);
   const slPart = linesUntil(corpus, slLimit);
-  const slCost = await measure(() => lintLines(lint, corpus.lines, 0, slPart.to, slFound));
+  const slCosts: Cost[] = [];
+  const batches = slPasses + 1;
+  for (let r = 0; r < batches; r++) {
+    const upTo = Math.round((iterations * (r + 1)) / batches);
+    while (passes.length < upTo) await fwPass();
+    if (r < slPasses) slCosts.push(await measure(() => lintLines(lint, corpus.lines, 0, slPart.to, slFound)));
+  }
   const slBytes = slPart.bytes;
   const slLines = slPart.to;
-
-  for (let it = Math.ceil(iterations / 2); it < iterations; it++) await fwPass();
   const slMB = slBytes / 1e6;
-  const sl = { wall: slMB / (slCost.wallMs / 1000), cpu: slMB / (slCost.cpuMs / 1000) };
+  const sl = { wall: slMB / (median(slCosts.map((c) => c.wallMs)) / 1000), cpu: slMB / (median(slCosts.map((c) => c.cpuMs)) / 1000) };
   const fwWall = mb / (median(passes.map((p) => p.wallMs)) / 1000);
   const fwWallBest = mb / (Math.min(...passes.map((p) => p.wallMs)) / 1000);
   const fwCpu = mb / (median(passes.map((p) => p.cpuMs)) / 1000);
@@ -190,6 +195,9 @@ export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record
     flowwardenMBpsBest: round(fwWallBest, 1),
     flowwardenCpuMBps: round(fwCpu, 1),
     flowwardenMsPerPass: round(median(passes.map((p) => p.wallMs)), 1),
+    // Every timed pass, in order (wall ms): shows how noisy the machine was.
+    flowwardenPassesMs: passes.map((p) => Math.round(p.wallMs)).join(' '),
+    secretlintPassesMs: slCosts.map((p) => Math.round(p.wallMs)).join(' '),
     flowwardenRecall: round(fwRecalled / planted, 4),
     flowwardenMatches: matchesTotal,
     flowwardenNoisyLines: noisyLines,
@@ -208,7 +216,7 @@ export async function benchDetect(opts: DetectBenchOptions = {}): Promise<Record
 
   const rows: string[][] = [
     ['', 'flowwarden detect', 'secretlint preset-recommend'],
-    ['throughput, MB/s wall (median of passes)', `${fmt(fwWall, 1)} (best ${fmt(fwWallBest, 1)}, ${iterations} passes)`, `${fmt(sl.wall, 2)} (${slScope})`],
+    ['throughput, MB/s wall (median of passes)', `${fmt(fwWall, 1)} (best ${fmt(fwWallBest, 1)}, ${iterations} passes)`, `${fmt(sl.wall, 2)} (${slScope}, ${slPasses} passes)`],
     ['throughput, MB/s of process CPU time', fmt(fwCpu, 1), fmt(sl.cpu, 2)],
     ['recall on planted lines', `${fwRecalled}/${planted} (${fmt((100 * fwRecalled) / planted, 1)} %)`, `${slRecalled}/${slPlanted} (${fmt((100 * slRecalled) / Math.max(1, slPlanted), 1)} %)`],
     ['lines with matches, not planted', String(noisyLines), String(slNoisyLines)],
