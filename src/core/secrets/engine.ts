@@ -888,13 +888,15 @@ function detectCandidates(text: string, disabled: ReadonlySet<string>): Candidat
   return out;
 }
 
+const NONE_DISABLED: ReadonlySet<string> = new Set();
+
 /**
  * Secrets in `text`: sorted by start, non-overlapping (the most specific rule wins), offsets in UTF-16
  * code units covering only the secret value.
  */
 export function detectText(text: string, options?: DetectOptions): SecretMatch[] {
   if (typeof text !== 'string') throw new TypeError('detectText: text must be a string');
-  const disabled = new Set(options?.disabledRules ?? []);
+  const disabled = options?.disabledRules?.length ? new Set(options.disabledRules) : NONE_DISABLED;
   return resolve(detectCandidates(text, disabled));
 }
 

@@ -136,15 +136,11 @@ const TAIL_64 = `${B64}{5}[AQgw](?:==)?(?![A-Za-z0-9+/_-])`;
  * cannot hold. Most URLs (https://host/path) fail at once.
  */
 function userinfoFollows(text: string, at: number): boolean {
-  const end = Math.min(text.length, at + 3 + 386);
-  for (let i = at + 3; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 64 /* @ */) return true;
-    // whitespace / " # ' / < > ? \
-    if (c === 32 || (c >= 9 && c <= 13) || c === 34 || c === 35 || c === 39 || c === 47 || c === 60 || c === 62 || c === 63 || c === 92) return false;
-  }
-  return false;
+  USERINFO_AT.lastIndex = at + 3;
+  return USERINFO_AT.test(text);
 }
+/** Up to 385 characters userinfo may hold (none of whitespace / " # ' / < > ? \\), then `@`. */
+const USERINFO_AT = /[^\s"#'/<>?\\@]{0,385}@/y;
 
 /** Path of a Logic Apps / Power Automate request trigger URL. */
 const TRIGGER_PATH = /\/triggers\/|\/paths\/invoke/i;
