@@ -206,7 +206,7 @@ function wordOf(x: number, y: number): number {
  */
 const SCAN = (() => {
   interface Word {
-    /** First / second character (lower case); -1 = any. */
+    /** First / second character (as in the atom's codes: lower case unless exact); -1 = any. */
     x: number;
     y: number;
     /** Atom start minus the word's offset. */
