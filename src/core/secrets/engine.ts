@@ -18,7 +18,7 @@ import {
   type ContextRule,
   type FormatRule,
 } from './rules';
-import { enclosingUrl, isPlaceholder, isRunContentLinkUrl, safeDecodeURIComponent, type ValidatorContext } from './validators';
+import { enclosingUrl, forgetTextBytes, isPlaceholder, isRunContentLinkUrl, lendTextBytes, safeDecodeURIComponent, type ValidatorContext } from './validators';
 
 export type { Confidence } from './rules';
 
@@ -324,6 +324,8 @@ const SCAN = (() => {
 interface Hits {
   at: number[];
   atom: Atom[];
+  /** The text's bytes when it was scanned as ASCII (valid until the next scan). */
+  bytes?: Uint8Array;
   /** False when an atom found at a later word starts before one already reported. */
   sorted: boolean;
 }
@@ -549,12 +551,13 @@ function scanKeywords(text: string): Hits {
     const b = loop.load(text);
     const k = loop.find((n + 1) >> 1);
     confirmWords(b, n, loop.out(), k, h);
+    h.bytes = b;
   } else {
     scanChars(text, n, h);
   }
   if (!h.sorted) {
     const order = h.at.map((_, i) => i).sort((x, y) => h.at[x]! - h.at[y]! || x - y);
-    return { at: order.map((i) => h.at[i]!), atom: order.map((i) => h.atom[i]!), sorted: true };
+    return { at: order.map((i) => h.at[i]!), atom: order.map((i) => h.atom[i]!), sorted: true, ...(h.bytes ? { bytes: h.bytes } : {}) };
   }
   return h;
 }
@@ -866,25 +869,31 @@ function detectCandidates(text: string, disabled: ReadonlySet<string>): Candidat
   if (text.length < 6) return out;
   const found = scanKeywords(text);
   if (found.at.length === 0) return out;
-  // Per rule, keyword positions in text order; rules in order of their first hit.
-  const hits = new Map<FormatRule, number[]>();
-  const stems: number[] = [];
-  for (let i = 0; i < found.at.length; i++) {
-    const at = found.at[i]!;
-    const atom = found.atom[i]!;
-    if (atom.stem) stems.push(at);
-    for (const kr of atom.keywords) {
-      if (!keywordAt(text, at, kr)) continue;
-      for (const r of kr.rules) {
-        if (disabled.has(r.id) || (r.atHit !== undefined && !r.atHit(text, at))) continue;
-        const list = hits.get(r);
-        if (!list) hits.set(r, [at]);
-        else if (list[list.length - 1] !== at) list.push(at);
+  // URL lookups by the rules may walk the scanned bytes instead of the string (until we return).
+  if (found.bytes) lendTextBytes(text, found.bytes);
+  try {
+    // Per rule, keyword positions in text order; rules in order of their first hit.
+    const hits = new Map<FormatRule, number[]>();
+    const stems: number[] = [];
+    for (let i = 0; i < found.at.length; i++) {
+      const at = found.at[i]!;
+      const atom = found.atom[i]!;
+      if (atom.stem) stems.push(at);
+      for (const kr of atom.keywords) {
+        if (!keywordAt(text, at, kr)) continue;
+        for (const r of kr.rules) {
+          if (disabled.has(r.id) || (r.atHit !== undefined && !r.atHit(text, at))) continue;
+          const list = hits.get(r);
+          if (!list) hits.set(r, [at]);
+          else if (list[list.length - 1] !== at) list.push(at);
+        }
       }
     }
+    if (hits.size > 0) scanFormats(text, hits, out);
+    if (stems.length > 0) scanContexts(text, stems, disabled, out);
+  } finally {
+    if (found.bytes) forgetTextBytes();
   }
-  if (hits.size > 0) scanFormats(text, hits, out);
-  if (stems.length > 0) scanContexts(text, stems, disabled, out);
   return out;
 }
 

@@ -211,6 +211,38 @@ let lastLinkAnswer = false;
 
 const URL_DELIMITER = /["'<>\\\x00-\x20]/g;
 
+/** The same delimiters as a byte table. */
+const URL_DELIMITER_BYTE = new Uint8Array(256);
+for (let c = 0; c <= 32; c++) URL_DELIMITER_BYTE[c] = 1;
+for (const c of [34, 39, 60, 62, 92]) URL_DELIMITER_BYTE[c] = 1;
+
+/**
+ * The ASCII bytes of the text the engine is scanning right now (one `detectText` call), when it has
+ * them: URL lookups then walk bytes, several times faster than `charCodeAt` or native searches here.
+ */
+const textBytes: { text: string | undefined; bytes: Uint8Array } = { text: undefined, bytes: new Uint8Array(0) };
+
+/** The engine lends the bytes of `text` (Latin-1 = UTF-16 units, ASCII only) until `forgetTextBytes`. */
+export function lendTextBytes(text: string, bytes: Uint8Array): void {
+  textBytes.text = text;
+  textBytes.bytes = bytes;
+}
+
+export function forgetTextBytes(): void {
+  textBytes.text = undefined;
+  textBytes.bytes = new Uint8Array(0);
+}
+
+function enclosingUrlInBytes(text: string, b: Uint8Array, at: number): string {
+  const lo = Math.max(0, at - 2048);
+  const hi = Math.min(text.length, at + 2048);
+  let i = at;
+  while (i > lo && URL_DELIMITER_BYTE[b[i - 1]!] === 0) i--;
+  let j = at;
+  while (j < hi && URL_DELIMITER_BYTE[b[j]!] === 0) j++;
+  return rememberUrl(text, i, j, lo, hi);
+}
+
 /** Last enclosingUrl span, reused while a later position falls inside it (same text object). */
 const urlMemo = { text: undefined as string | undefined, start: 0, end: 0, url: '' };
 
@@ -220,6 +252,7 @@ const urlMemo = { text: undefined as string | undefined, start: 0, end: 0, url: 
  */
 export function enclosingUrl(text: string, at: number): string {
   if (urlMemo.text === text && at >= urlMemo.start && at <= urlMemo.end) return urlMemo.url;
+  if (textBytes.text === text) return enclosingUrlInBytes(text, textBytes.bytes, at);
   // Delimiters: quote, whitespace / control, < > or backslash (JSON escape). Native searches, not a
   // character loop: start after the last delimiter before `at` (looking back at most 2048), end at
   // the first one from `at` (looking ahead at most 2048).
@@ -241,6 +274,10 @@ export function enclosingUrl(text: string, at: number): string {
   }
   let j = hi;
   if (found && URL_DELIMITER.lastIndex - 1 < hi) j = URL_DELIMITER.lastIndex - 1;
+  return rememberUrl(text, i, j, lo, hi);
+}
+
+function rememberUrl(text: string, i: number, j: number, lo: number, hi: number): string {
   const url = text.slice(i, j);
   // Only a span bounded by delimiters (or the text's ends), and short enough that the 2048 limit
   // cannot cut it from any position inside, is the answer for every position inside it.
