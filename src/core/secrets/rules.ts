@@ -23,6 +23,7 @@ import {
   isRunContentLinkUrl,
   isSignature32,
   isSignedJwt,
+  userinfoAtFollows,
   looksLikeCode,
   looksLikeFileName,
   minLength,
@@ -130,17 +131,6 @@ const TAIL_32 = `[A-P]${B64}{5}=?(?![A-Za-z0-9+/_-])`;
 const TAIL_39 = `[A-D]${B64}{5}(?![A-Za-z0-9+/_-])`;
 const TAIL_40 = `${B64}{5}[AQgw](?:==)?(?![A-Za-z0-9+/_-])`;
 const TAIL_64 = `${B64}{5}[AQgw](?:==)?(?![A-Za-z0-9+/_-])`;
-
-/**
- * After `://` at `at`: an `@` within the userinfo limits (128 + 1 + 256) before a character userinfo
- * cannot hold. Most URLs (https://host/path) fail at once.
- */
-function userinfoFollows(text: string, at: number): boolean {
-  USERINFO_AT.lastIndex = at + 3;
-  return USERINFO_AT.test(text);
-}
-/** Up to 385 characters userinfo may hold (none of whitespace / " # ' / < > ? \\), then `@`. */
-const USERINFO_AT = /[^\s"#'/<>?\\@]{0,385}@/y;
 
 /** Path of a Logic Apps / Power Automate request trigger URL. */
 const TRIGGER_PATH = /\/triggers\/|\/paths\/invoke/i;
@@ -391,7 +381,8 @@ export const FORMAT_RULES: FormatRule[] = [
     ],
     maxLength: 600,
     window: { before: 24, after: 600 },
-    atHit: userinfoFollows,
+    // After `://`: an `@` within the userinfo limits (128 + 1 + 256); most URLs (https://host/path) fail at once.
+    atHit: (text, at) => userinfoAtFollows(text, at + 3),
     priority: 55,
     source: 'RFC 3986 userinfo; secretlint @secretlint/secretlint-rule-database-connection-string and basicauth (MIT) behaviour',
     vectors: {

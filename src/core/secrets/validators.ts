@@ -233,6 +233,31 @@ export function forgetTextBytes(): void {
   textBytes.bytes = new Uint8Array(0);
 }
 
+/** Characters URL userinfo cannot hold: ASCII whitespace and " # ' / < > ? \\ (as bytes). */
+const USERINFO_STOP = new Uint8Array(256);
+for (const c of [9, 10, 11, 12, 13, 32, 34, 35, 39, 47, 60, 62, 63, 92]) USERINFO_STOP[c] = 1;
+/** The same as a sticky regex (any whitespace stops it, as the URL rule's own pattern would). */
+const USERINFO_AT = /[^\s"#'/<>?\\@]{0,385}@/y;
+
+/**
+ * Whether `@` follows `from` within 386 characters, before a character URL userinfo cannot hold: the
+ * cheap test that a `scheme://` may carry `user:password@`.
+ */
+export function userinfoAtFollows(text: string, from: number): boolean {
+  if (textBytes.text === text) {
+    const b = textBytes.bytes;
+    const end = Math.min(text.length, from + 386);
+    for (let i = from; i < end; i++) {
+      const c = b[i]!;
+      if (c === 64) return true;
+      if (USERINFO_STOP[c] !== 0) return false;
+    }
+    return false;
+  }
+  USERINFO_AT.lastIndex = from;
+  return USERINFO_AT.test(text);
+}
+
 function enclosingUrlInBytes(text: string, b: Uint8Array, at: number): string {
   const lo = Math.max(0, at - 2048);
   const hi = Math.min(text.length, at + 2048);
