@@ -204,6 +204,9 @@ function wordOf(x: number, y: number): number {
  * every occurrence is seen at exactly one word. wordId[word] names the list of atoms a word can
  * belong to (1-based, 0 = none); entries give each atom's start relative to the word.
  */
+/** How many table hits one full comparison costs, for choosing anchors. */
+const CONFIRM_WEIGHT = 100;
+
 const SCAN = (() => {
   interface Word {
     /** First / second character (as in the atom's codes: lower case unless exact); -1 = any. */
@@ -214,8 +217,15 @@ const SCAN = (() => {
   }
   const id = (w: Word): string => `${w.x},${w.y}`;
   const used = new Map<string, number>();
-  // A word already indexed costs the hot loop nothing more, so a few rounds let atoms share words.
-  const cost = (w: Word): number => (used.get(id(w)) ? 0 : pairShare(w.x, w.y));
+  // Two costs per word: the hot loop stops on it (nothing more when another atom already indexed
+  // it, so a few rounds let atoms share words), and JavaScript compares the atom in full when the
+  // neighbour filter passes, as often as the word and its neighbour occur together (weighted: a
+  // full comparison costs far more than a table hit).
+  const cost = (w: Word, a: number[]): number => {
+    const j = -w.delta;
+    const neighbour = j + 2 < a.length ? a[j + 2]! : a[j - 1]!;
+    return (used.get(id(w)) ? 0 : pairShare(w.x, w.y)) + CONFIRM_WEIGHT * pairShare(w.x, w.y) * charShare(neighbour);
+  };
   const options = (a: number[]): [Word, Word][] => {
     const out: [Word, Word][] = [];
     for (let o = 0; o + 1 < a.length; o++) {
@@ -235,7 +245,7 @@ const SCAN = (() => {
       let best: [Word, Word] | undefined;
       let bestCost = Infinity;
       for (const opt of options(atom.codes)) {
-        const c = cost(opt[0]) + cost(opt[1]);
+        const c = cost(opt[0], atom.codes) + cost(opt[1], atom.codes);
         if (c < bestCost) {
           bestCost = c;
           best = opt;
