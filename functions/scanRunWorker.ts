@@ -1,8 +1,10 @@
 import { app } from '@azure/functions';
-import { jobScanRun, MAX_DEQUEUE, PoisonMessageError, setAsidePoisonRun } from '../src/jobs';
+import { jobScanRunsMessage, MAX_DEQUEUE, PoisonMessageError, setAsidePoisonRun } from '../src/jobs';
 import { getApp } from '../src/runtime';
 
-// Queue worker: scan one run. A throw lets the host retry; after maxDequeueCount it moves to flowwarden-runs-poison.
+// Queue worker: scan the runs of one message (a flow's finished runs). Runs that fail while others succeed
+// are sent again on their own; a throw (nothing got anywhere) lets the host retry; after maxDequeueCount
+// the message moves to flowwarden-runs-poison and each of its runs gets a poison row.
 app.storageQueue('scanRunWorker', {
   queueName: 'flowwarden-runs',
   connection: 'AzureWebJobsStorage',
@@ -10,8 +12,8 @@ app.storageQueue('scanRunWorker', {
     const flowwarden = await getApp();
     const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
     try {
-      const r = await jobScanRun(flowwarden, message as never);
-      context.log(`scanRunWorker: ${r.actions} actions, ${r.fetched} fetched, ${r.created.length} new findings`);
+      const r = await jobScanRunsMessage(flowwarden, message);
+      context.log(`scanRunWorker: ${r.runs} runs, ${r.actions} actions, ${r.fetched} fetched, ${r.created} new findings${r.poisoned ? `, ${r.poisoned} set aside` : ''}${r.requeued ? `, ${r.requeued} sent again` : ''}`);
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       if (e instanceof PoisonMessageError || dequeueCount >= MAX_DEQUEUE) await setAsidePoisonRun(flowwarden, message, reason);

@@ -8,7 +8,7 @@ import { createIdentityResolver, type IdentityResolver } from './pipelines/ident
 import { enqueueAlerts, type AlertQueueItem } from './pipelines/deliverAlerts';
 import { RoleNameCache } from './pipelines/roleNames';
 import { RunScanCache } from './pipelines/scanRunWorker';
-import type { RunScanMessage } from './pipelines/scanRuns';
+import type { RunsQueueMessage } from './pipelines/scanRuns';
 import { publishFindings, LogsIngestionFindingsLog } from './sinks/logAnalytics';
 import { TableBacklogStore } from './sinks/backlogTable';
 import { AcsEmailSender } from './sinks/acsEmail';
@@ -44,7 +44,7 @@ export interface App {
   alertState: TableAlertStateStore;
   poison: TablePoisonStore;
   backlog: TableBacklogStore;
-  runsQueue: StorageWorkQueue<RunScanMessage>;
+  runsQueue: StorageWorkQueue<RunsQueueMessage>;
   alertsQueue: StorageWorkQueue<AlertQueueItem>;
   flowApi: FlowApiSource;
   dataverse: DataverseSource;
@@ -91,7 +91,7 @@ export function compose(config: Config, policy: Policy, options: ComposeOptions 
     ...(!config.storage.connectionString && config.storage.queueUrl ? { queueUrl: config.storage.queueUrl, credential: storageCredential(config) } : {}),
     ...(options.storageNamePrefix ? { namePrefix: options.storageNamePrefix.toLowerCase() + '-' } : {}),
   };
-  const runsQueue = new StorageWorkQueue<RunScanMessage>(queueTarget, QUEUES.runs);
+  const runsQueue = new StorageWorkQueue<RunsQueueMessage>(queueTarget, QUEUES.runs);
   const alertsQueue = new StorageWorkQueue<AlertQueueItem>(queueTarget, QUEUES.alerts);
 
   const flowApi = new FlowApiClient({ baseUrl: config.flowApiUrl, credential: tenantCredential, adminScope: policy.environments.every((e) => e.adminScope) });

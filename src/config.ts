@@ -56,6 +56,7 @@ const schema = z
     FLOWWARDEN_HEALTH_SCHEDULE: ncron('FLOWWARDEN_HEALTH_SCHEDULE'),
     FLOWWARDEN_LOOKBACK_MINUTES: positiveInt('FLOWWARDEN_LOOKBACK_MINUTES'),
     FLOWWARDEN_INITIAL_LOOKBACK_HOURS: positiveInt('FLOWWARDEN_INITIAL_LOOKBACK_HOURS'),
+    FLOWWARDEN_RUNS_PER_MESSAGE: positiveInt('FLOWWARDEN_RUNS_PER_MESSAGE').max(200, 'FLOWWARDEN_RUNS_PER_MESSAGE: at most 200 (a queue message holds 64 KiB)'),
     FLOWWARDEN_STALL_INTERVALS: positiveInt('FLOWWARDEN_STALL_INTERVALS'),
     FLOWWARDEN_WEBHOOK_MAX_BYTES: positiveInt('FLOWWARDEN_WEBHOOK_MAX_BYTES'),
     FLOWWARDEN_LOG_LEVEL: z.enum(['info', 'warn', 'error'], { error: 'FLOWWARDEN_LOG_LEVEL: expected info, warn or error' }),
@@ -87,6 +88,8 @@ export interface Config {
   schedules: { runs: string; definitions: string; audit: string; permissions: string; alerts: string; health: string };
   lookbackMinutes: number;
   initialLookbackHours: number;
+  /** Finished runs of one flow per flowwarden-runs message. */
+  runsPerMessage: number;
   stallIntervals: number;
   webhookMaxBytes: number;
   logLevel: 'info' | 'warn' | 'error';
@@ -159,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     lookbackMinutes: v.FLOWWARDEN_LOOKBACK_MINUTES,
     initialLookbackHours: v.FLOWWARDEN_INITIAL_LOOKBACK_HOURS,
+    runsPerMessage: v.FLOWWARDEN_RUNS_PER_MESSAGE,
     stallIntervals: v.FLOWWARDEN_STALL_INTERVALS,
     webhookMaxBytes: v.FLOWWARDEN_WEBHOOK_MAX_BYTES,
     logLevel: v.FLOWWARDEN_LOG_LEVEL,

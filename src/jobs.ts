@@ -7,7 +7,7 @@ import { checkHealth, healthReport } from './pipelines/health';
 import { pollAudit, AUDIT_SOURCE } from './pipelines/pollAudit';
 import { scanDefinitions, DEFINITIONS_SOURCE } from './pipelines/scanDefinitions';
 import { scanRun } from './pipelines/scanRunWorker';
-import { scanRuns, RUNS_SOURCE, type RunScanMessage } from './pipelines/scanRuns';
+import { runsOf, scanRuns, RUNS_SOURCE, type RunBatchMessage, type RunScanMessage, type RunsQueueMessage } from './pipelines/scanRuns';
 import { snapshotPermissions, PERMISSIONS_SOURCE } from './pipelines/snapshotPermissions';
 import { drainBacklog } from './sinks/logAnalytics';
 
@@ -19,7 +19,7 @@ import { drainBacklog } from './sinks/logAnalytics';
 /** Same retry budget as host.json `maxDequeueCount`: after it a message goes to the poison queue. */
 export const MAX_DEQUEUE = 5;
 
-export function jobScanRuns(app: App) {
+export function jobScanRuns(app: App, overrides: { runsPerMessage?: number } = {}) {
   return scanRuns({
     flowApi: app.flowApi,
     checkpoints: app.checkpoints,
@@ -29,6 +29,7 @@ export function jobScanRuns(app: App) {
     log: app.log,
     lookbackMinutes: app.config.lookbackMinutes,
     initialLookbackHours: app.config.initialLookbackHours,
+    runsPerMessage: overrides.runsPerMessage ?? app.config.runsPerMessage,
   });
 }
 
@@ -45,6 +46,77 @@ export function validateRunMessage(body: unknown): RunScanMessage {
   return b as RunScanMessage;
 }
 
+/** A runs queue body (a batch of one flow's runs, or a single run), checked field by field. */
+export function validateRunsMessage(body: unknown): RunsQueueMessage {
+  const b = body as Partial<RunBatchMessage> | null;
+  if (!b || typeof b !== 'object' || !('runs' in b)) return validateRunMessage(body);
+  for (const field of ['environmentId', 'flowId'] as const) {
+    if (typeof b[field] !== 'string' || !b[field]) throw new PoisonMessageError(`run message: ${field} must be a non-empty string`);
+  }
+  if (!Array.isArray(b.runs) || b.runs.length === 0) throw new PoisonMessageError('run message: runs must be a non-empty array');
+  b.runs.forEach((r, i) => {
+    if (!r || typeof r.runId !== 'string' || !r.runId) throw new PoisonMessageError(`run message: runs[${i}].runId must be a non-empty string`);
+  });
+  return b as RunBatchMessage;
+}
+
+export interface RunsMessageResult {
+  runs: number;
+  actions: number;
+  fetched: number;
+  findings: number;
+  created: number;
+  /** Runs set aside on their own (the rest of the message went on). */
+  poisoned: number;
+  /** Runs that failed while others succeeded: sent again in a new message of their own. */
+  requeued: number;
+}
+
+/**
+ * Scan every run a runs message stands for, one after the other. A run that cannot be scanned does not
+ * hold the others back: a poisoned one is set aside alone; one that failed (throttled past the retry
+ * budget, a 5xx) is sent again in a smaller message of its own once the others are done, so a retry
+ * re-scans only what failed. Only when no run of the message got anywhere does this throw, and the
+ * queue's own retry (visibility timeout, dequeue count, poison queue) takes over. Each split strictly
+ * shrinks the message, so a run is tried at most (runs in the message + maxDequeueCount) times.
+ */
+export async function jobScanRunsMessage(app: App, body: unknown): Promise<RunsMessageResult> {
+  const msg = validateRunsMessage(body);
+  const runs = runsOf(msg);
+  const res: RunsMessageResult = { runs: runs.length, actions: 0, fetched: 0, findings: 0, created: 0, poisoned: 0, requeued: 0 };
+  const failed: { run: RunScanMessage; error: unknown }[] = [];
+  for (const run of runs) {
+    try {
+      const r = await jobScanRun(app, run);
+      res.actions += r.actions;
+      res.fetched += r.fetched;
+      res.findings += r.findings;
+      res.created += r.created.length;
+    } catch (e) {
+      if (e instanceof PoisonMessageError) {
+        res.poisoned++;
+        await setAsidePoisonRun(app, run, e.message);
+      } else failed.push({ run, error: e });
+    }
+  }
+  if (failed.length === 0) return res;
+  if (failed.length === runs.length) throw failed[0]!.error;
+  const retry: RunBatchMessage = {
+    environmentId: msg.environmentId,
+    flowId: msg.flowId,
+    ...(msg.flowName ? { flowName: msg.flowName } : {}),
+    runs: failed.map(({ run }) => ({ runId: run.runId, ...(run.endTime ? { endTime: run.endTime } : {}) })),
+  };
+  await app.runsQueue.send(retry);
+  res.requeued = failed.length;
+  app.log.warn('scanRunWorker: runs failed, sent again on their own', {
+    flowId: msg.flowId,
+    runIds: retry.runs.map((r) => r.runId).join(','),
+    error: failed[0]!.error instanceof Error ? failed[0]!.error.message : String(failed[0]!.error),
+  });
+  return res;
+}
+
 export class PoisonMessageError extends Error {
   constructor(message: string) {
     super(message);
@@ -58,7 +130,7 @@ export class PoisonMessageError extends Error {
  * set a message aside (poison queue + poison table) when it is malformed or out of retries.
  */
 export async function jobDrainRuns(app: App, options: { concurrency?: number; visibilityTimeoutSec?: number; maxIdlePolls?: number } = {}) {
-  const totals = { messages: 0, actions: 0, fetched: 0, findings: 0, created: 0, failed: 0, poisoned: 0 };
+  const totals = { messages: 0, runs: 0, actions: 0, fetched: 0, findings: 0, created: 0, failed: 0, poisoned: 0, requeued: 0 };
   const concurrency = options.concurrency ?? 8;
   let idle = 0;
   while (idle < (options.maxIdlePolls ?? 1)) {
@@ -75,11 +147,14 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
           const m = msgs[i++]!;
           totals.messages++;
           try {
-            const r = await jobScanRun(app, m.body);
+            const r = await jobScanRunsMessage(app, m.body);
+            totals.runs += r.runs;
             totals.actions += r.actions;
             totals.fetched += r.fetched;
             totals.findings += r.findings;
-            totals.created += r.created.length;
+            totals.created += r.created;
+            totals.poisoned += r.poisoned;
+            totals.requeued += r.requeued;
             await app.runsQueue.delete(m);
           } catch (e) {
             const reason = e instanceof Error ? e.message : String(e);
@@ -89,7 +164,7 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
               await app.runsQueue.poison(m, reason);
             } else {
               totals.failed++;
-              app.log.warn('scanRunWorker: run failed, will retry', { runId: (m.body as RunScanMessage)?.runId, error: reason, dequeueCount: m.dequeueCount });
+              app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });
             }
           }
         }
@@ -99,16 +174,18 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
   return totals;
 }
 
-/** Record a poisoned run message in the poison table (counted by health). */
+/** Record a poisoned run message in the poison table (counted by health): one row per run it names. */
 export async function setAsidePoisonRun(app: App, body: unknown, reason: string): Promise<void> {
-  const b = (body ?? {}) as Partial<RunScanMessage>;
-  await app.poison.put({
-    source: RUNS_SOURCE,
-    environmentId: typeof b.environmentId === 'string' ? b.environmentId : 'unknown',
-    key: `${b.flowId ?? '?'}/${b.runId ?? '?'}`,
-    reason,
-    at: app.clock.now().toISOString(),
-  });
+  const b = (body ?? {}) as Partial<RunScanMessage> & { runs?: unknown };
+  const environmentId = typeof b.environmentId === 'string' ? b.environmentId : 'unknown';
+  const flowId = typeof b.flowId === 'string' && b.flowId ? b.flowId : '?';
+  const runIds = Array.isArray(b.runs)
+    ? b.runs.map((r) => (r && typeof (r as { runId?: unknown }).runId === 'string' ? (r as { runId: string }).runId : '?'))
+    : [typeof b.runId === 'string' && b.runId ? b.runId : '?'];
+  const at = app.clock.now().toISOString();
+  for (const runId of runIds.length ? [...new Set(runIds)] : ['?']) {
+    await app.poison.put({ source: RUNS_SOURCE, environmentId, key: `${flowId}/${runId}`, reason, at });
+  }
 }
 
 export function jobScanDefinitions(app: App) {

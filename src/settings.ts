@@ -49,6 +49,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'FLOWWARDEN_HEALTH_SCHEDULE', description: 'NCRONTAB of the health check.', required: false, secret: false, sample: '0 */15 * * * *', default: '0 */15 * * * *', azure: 'set' },
   { name: 'FLOWWARDEN_LOOKBACK_MINUTES', description: 'Every poll re-reads this many minutes before its checkpoint for late-arriving records.', required: false, secret: false, sample: '30', default: '30', azure: 'set' },
   { name: 'FLOWWARDEN_INITIAL_LOOKBACK_HOURS', description: 'How far back the first poll of a source reads.', required: false, secret: false, sample: '24', default: '24', azure: 'set' },
+  { name: 'FLOWWARDEN_RUNS_PER_MESSAGE', description: 'Finished runs of one flow carried by one flowwarden-runs queue message (1-200). Fewer, larger messages cost fewer queue operations; 1 gives one message per run.', required: false, secret: false, sample: '25', default: '25', azure: 'set' },
   { name: 'FLOWWARDEN_STALL_INTERVALS', description: 'A source that has not advanced for this many of its intervals raises health.source-stalled.', required: false, secret: false, sample: '3', default: '3', azure: 'set' },
   { name: 'FLOWWARDEN_WEBHOOK_MAX_BYTES', description: 'Largest webhook body accepted (413 above).', required: false, secret: false, sample: '1048576', default: '1048576', azure: 'set' },
   { name: 'FLOWWARDEN_LOG_LEVEL', description: 'info | warn | error.', required: false, secret: false, sample: 'info', default: 'info', azure: 'set' },

@@ -2,7 +2,7 @@ import type { Finding } from '../core/finding';
 import { indexDefinition, type DefinitionAction } from '../core/flowDefinition';
 import type { Policy } from '../core/policy';
 import type { ContentLink, RunAction, RunActionContent } from '../core/records';
-import { contentTooLargeFinding, runContentFindings } from '../core/secrets/findings';
+import { contentHits, contentTooLargeFinding, runContentFindingsFromHits, type ContentHit } from '../core/secrets/findings';
 import type { Clock, FindingStore, FlowApiSource, FlowDetail, Logger } from '../ports';
 import type { RunScanMessage } from './scanRuns';
 
@@ -28,13 +28,19 @@ export interface ScanRunResult {
 
 /**
  * Per-process caches shared by the runs a worker instance scans: flow definitions and viewers (one
- * lookup per flow, not per run) and content hashes already scanned clean (identical content is not
- * fetched twice). Only "clean" results are cached, so a cache hit can never hide a finding.
+ * lookup per flow, not per run) and, per content hash, what the detector found in that content
+ * (identical content is fetched and scanned once). The service gives every content link an MD5 hash
+ * and a size; the same hash and size means the same bytes, so the cached hits of one side are exactly
+ * what a fetch of another side with that hash would find: a Compose action's outputs (its inputs,
+ * evaluated), a connector call whose parameters do not change from run to run, the same secret in
+ * every run. The findings are rebuilt for each side (its own run, action and direction), so a cache
+ * hit gives the same findings, with the same ids, as a fetch. Cached hits hold only fingerprints and
+ * masked previews, never a value.
  */
 export class RunScanCache {
   private readonly flows = new Map<string, { at: number; value: Promise<{ detail: FlowDetail; index: Map<string, DefinitionAction>; viewers: string[] }> }>();
-  private readonly clean = new Map<string, true>();
-  constructor(private readonly ttlMs = 10 * 60_000, private readonly maxClean = 50_000) {}
+  private readonly hits = new Map<string, Promise<readonly ContentHit[] | undefined>>();
+  constructor(private readonly ttlMs = 10 * 60_000, private readonly maxContents = 50_000) {}
 
   flow(key: string, now: number, load: () => Promise<{ detail: FlowDetail; index: Map<string, DefinitionAction>; viewers: string[] }>) {
     const hit = this.flows.get(key);
@@ -45,18 +51,36 @@ export class RunScanCache {
     return value;
   }
 
-  isClean(k: string | undefined): boolean {
-    return !!k && this.clean.has(k);
-  }
-
-  markClean(k: string | undefined): void {
-    if (!k) return;
-    if (this.clean.size >= this.maxClean) this.clean.delete(this.clean.keys().next().value!);
-    this.clean.set(k, true);
+  /**
+   * The hits of the content with this hash key: from the cache, or from `load` (fetch and scan), once
+   * per key even when several runs ask at the same moment (they wait for the one fetch). `load`
+   * returning undefined (content not scanned: too large, gone) or failing leaves nothing cached.
+   */
+  async content(k: string | undefined, load: () => Promise<readonly ContentHit[] | undefined>): Promise<{ hits: readonly ContentHit[] | undefined; cached: boolean }> {
+    if (k === undefined) return { hits: await load(), cached: false };
+    const pending = this.hits.get(k);
+    if (pending) {
+      const hits = await pending;
+      if (hits) return { hits, cached: true };
+      return { hits: await load(), cached: false };
+    }
+    const p = load().then((h) => (h ? (h.length ? h : NO_HITS) : undefined));
+    // Oldest first out (insertion order): bounded, and run history is scanned roughly in time order.
+    if (this.hits.size >= this.maxContents) this.hits.delete(this.hits.keys().next().value!);
+    this.hits.set(k, p);
+    p.then(
+      (h) => {
+        if (!h && this.hits.get(k) === p) this.hits.delete(k);
+      },
+      () => {
+        if (this.hits.get(k) === p) this.hits.delete(k);
+      },
+    );
+    return { hits: await p, cached: false };
   }
 }
 
-const defaultCache = new RunScanCache();
+const NO_HITS: readonly ContentHit[] = Object.freeze([]);
 
 function hashKey(link: ContentLink): string | undefined {
   const h = link.contentHash;
@@ -81,7 +105,9 @@ function parseContent(text: string): unknown {
  * message (findings are idempotent by id, so a retry never duplicates).
  */
 export async function scanRun(deps: ScanRunDeps, msg: RunScanMessage, options: { abortSignal?: AbortSignal } = {}): Promise<ScanRunResult> {
-  const cache = deps.cache ?? defaultCache;
+  // The app passes its own cache (one fingerprint key and policy per app); alone, a run still shares
+  // content between its own sides.
+  const cache = deps.cache ?? new RunScanCache();
   const res: ScanRunResult = { actions: 0, fetched: 0, skippedSecured: 0, skippedCached: 0, tooLarge: 0, findings: 0, created: [] };
   const now = deps.clock.now();
   const flow = await cache.flow(`${msg.environmentId}/${msg.flowId}`, now.getTime(), async () => {
@@ -116,30 +142,31 @@ export async function scanRun(deps: ScanRunDeps, msg: RunScanMessage, options: {
         continue;
       }
       const key = hashKey(link);
-      if (cache.isClean(key)) {
-        res.skippedCached++;
-        continue;
-      }
       const base = baseContent(msg, flow.detail, action, def, direction, run.endTime ?? action.endTime ?? run.startTime ?? now.toISOString());
-      if (link.contentSize !== undefined && link.contentSize > maxBytes) {
+      const fctx = { ...ctx, ...(env?.portalUrl ? { portalUrl: env.portalUrl } : {}) };
+      let tooLarge: number | undefined;
+      const got = await cache.content(key, async () => {
+        if (link.contentSize !== undefined && link.contentSize > maxBytes) {
+          tooLarge = link.contentSize;
+          return undefined;
+        }
+        const fetched = await deps.flowApi.fetchContent(link, { maxBytes, ...options });
+        res.fetched++;
+        if (fetched.status === 'too-large') {
+          tooLarge = fetched.size ?? maxBytes + 1;
+          return undefined;
+        }
+        if (fetched.status === 'gone' || fetched.text === undefined) return undefined;
+        return contentHits(parseContent(fetched.text), fctx);
+      });
+      if (got.cached) res.skippedCached++;
+      if (tooLarge !== undefined) {
         res.tooLarge++;
-        const f = contentTooLargeFinding({ ...base, size: link.contentSize }, { ...ctx, ...(env?.portalUrl ? { portalUrl: env.portalUrl } : {}) });
+        const f = contentTooLargeFinding({ ...base, size: tooLarge }, fctx);
         if (f) findings.push(f);
         continue;
       }
-      const fetched = await deps.flowApi.fetchContent(link, { maxBytes, ...options });
-      res.fetched++;
-      if (fetched.status === 'too-large') {
-        res.tooLarge++;
-        const f = contentTooLargeFinding({ ...base, size: fetched.size ?? maxBytes + 1 }, { ...ctx, ...(env?.portalUrl ? { portalUrl: env.portalUrl } : {}) });
-        if (f) findings.push(f);
-        continue;
-      }
-      if (fetched.status === 'gone' || fetched.text === undefined) continue;
-      const content: RunActionContent = { ...base, content: parseContent(fetched.text) };
-      const found = runContentFindings(content, { ...ctx, ...(env?.portalUrl ? { portalUrl: env.portalUrl } : {}) });
-      if (found.length === 0) cache.markClean(key);
-      findings.push(...found);
+      if (got.hits?.length) findings.push(...runContentFindingsFromHits(base, got.hits, fctx).findings);
     }
   }
   res.findings = findings.length;

@@ -156,12 +156,36 @@ function runSubject(c: Pick<RunActionContent, 'flowId' | 'runId' | 'actionName'>
  * different fingerprint and therefore a different id (ids are only stable for a fixed key).
  */
 export function runContentFindingsWithStats(content: RunActionContent, ctx: SecretFindingContext): SecretFindingResult {
-  const hits = scanValue(content.content, { disabledRules: ctx.policy.secrets.disabledRules });
-  const keyed = hits.map((hit) => {
-    const fp = fingerprint(hit.value, ctx.fingerprintKey);
-    const path = hit.path || '$';
-    return { key: `${content.direction}|${path}|${fp}`, hit: { ...hit, path, fp, preview: maskedPreview(hit.value) } };
-  });
+  return runContentFindingsFromHits(content, contentHits(content.content, ctx), ctx);
+}
+
+/**
+ * What the detector found in one content value, without the values: rule, place, keyed fingerprint and
+ * masked preview only. Safe to keep in memory and reuse for other content with the same hash.
+ */
+export interface ContentHit {
+  ruleId: string;
+  severity: Severity;
+  confidence?: string;
+  path: string;
+  fp: string;
+  preview: string;
+}
+
+export function contentHits(value: unknown, ctx: Pick<SecretFindingContext, 'policy' | 'fingerprintKey'>): ContentHit[] {
+  return scanValue(value, { disabledRules: ctx.policy.secrets.disabledRules }).map((hit) => ({
+    ruleId: hit.ruleId,
+    severity: hit.severity,
+    ...(hit.confidence ? { confidence: hit.confidence } : {}),
+    path: hit.path || '$',
+    fp: fingerprint(hit.value, ctx.fingerprintKey),
+    preview: maskedPreview(hit.value),
+  }));
+}
+
+/** Findings for one action side from the hits of its content (fresh or cached by content hash). */
+export function runContentFindingsFromHits(content: Omit<RunActionContent, 'content'>, hits: readonly ContentHit[], ctx: SecretFindingContext): SecretFindingResult {
+  const keyed = hits.map((hit) => ({ key: `${content.direction}|${hit.path}|${hit.fp}`, hit }));
   const base = portalBase(ctx, content.environmentId);
   const portalUrl = runPortalUrl(base, content.environmentId, content.flowId, content.runId);
   const flowLabel = content.flowName ? `"${content.flowName}" (${content.flowId})` : content.flowId;

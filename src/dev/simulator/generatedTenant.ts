@@ -59,8 +59,8 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
     const runAfter = a === 0 ? {} : { [actionName(f, a - 1)]: ['Succeeded'] };
     const kind = kindOf(f, a);
     const def =
-      kind === 'Compose' ? compose({ step: a, note: "@{triggerBody()?['id']}" }, runAfter)
-      : kind === 'Http' ? http({ method: 'POST', uri: `https://api.contoso.example/step/${a}`, body: '@triggerBody()' }, runAfter)
+      kind === 'Compose' ? compose({ step: a, note: '@{utcNow()}' }, runAfter)
+      : kind === 'Http' ? http({ method: 'POST', uri: `https://api.contoso.example/step/${a}`, headers: { 'Content-Type': 'application/json' }, body: { runAt: '@{utcNow()}' } }, runAfter)
       : kind === 'GetSecret' ? openApi('shared_keyvault', 'GetSecret', { secretName: `secret-${a}` }, runAfter)
       : openApi('shared_commondataserviceforapps', 'ListRecords', { entityName: 'accounts', $top: 5 }, runAfter);
     return isSecured(f, a) ? secure(def, ['inputs', 'outputs']) : def;
@@ -97,10 +97,15 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
   // Copies: callers get fresh objects, as before the cache.
   const run = (flow: SimFlow, r: number): SimRun => ({ ...runEntry(flow.index, r).run });
 
+  // A Compose action's outputs are its inputs, evaluated: the service shows (and hashes) the same
+  // content on both sides, so a secret planted in its inputs is in its outputs too.
+  const plantSide = (f: number, a: number, dir: Direction): Direction => (kindOf(f, a) === 'Compose' ? 'inputs' : dir);
+
   function planted(f: number, r: number, a: number, dir: Direction): PlantedFormat | undefined {
     if (isSecured(f, a)) return undefined;
-    if (hashUnit(seed, 'plant', f, r, a, dir) >= options.secretRate) return undefined;
-    return PLANTED_FORMATS[Math.floor(hashUnit(seed, 'format', f, r, a, dir) * PLANTED_FORMATS.length)]!;
+    const d = plantSide(f, a, dir);
+    if (hashUnit(seed, 'plant', f, r, a, d) >= options.secretRate) return undefined;
+    return PLANTED_FORMATS[Math.floor(hashUnit(seed, 'format', f, r, a, d) * PLANTED_FORMATS.length)]!;
   }
 
   function content(f: number, r: number, a: number, dir: Direction): Record<string, unknown> {
@@ -111,15 +116,29 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
     return structuredClone(c);
   }
 
+  /**
+   * Content as the service records it. Inputs are the definition's inputs, evaluated: a connector call
+   * with literal parameters (Key Vault GetSecret, Dataverse ListRecords) sends the same inputs on every
+   * run; Compose and HTTP inputs carry `utcNow()`, so they differ per run. Outputs carry per-call
+   * response headers (request ids, ETags) and differ per run, except Compose's, which are its inputs.
+   */
   function computeContent(f: number, r: number, a: number, dir: Direction): Record<string, unknown> {
     const kind = kindOf(f, a);
-    const base: Record<string, unknown> =
-      dir === 'inputs'
-        ? { method: kind === 'Http' ? 'POST' : 'GET', uri: `https://api.contoso.example/step/${a}`, headers: { 'Content-Type': 'application/json', 'x-ms-client-request-id': hashGuid(seed, 'cr', f, r, a) }, body: { runId: r, item: hashGuid(seed, 'item', f, r, a) } }
-        : { statusCode: 200, headers: { ETag: `W/"${Math.floor(hashUnit(seed, 'etag', f, r, a) * 1e8)}"`, 'x-ms-request-id': hashGuid(seed, 'rq', f, r, a) }, body: { id: hashGuid(seed, 'out', f, r, a), status: 'ok', count: Math.floor(hashUnit(seed, 'n', f, r, a) * 100) } };
+    const d = plantSide(f, a, dir);
+    const runAt = runEntry(f, r).run.startTime;
+    let base: Record<string, unknown>;
+    if (d === 'inputs') {
+      base =
+        kind === 'Compose' ? { step: a, note: runAt }
+        : kind === 'Http' ? { method: 'POST', uri: `https://api.contoso.example/step/${a}`, headers: { 'Content-Type': 'application/json' }, body: { runAt } }
+        : kind === 'GetSecret' ? { host: { connectionName: 'shared_keyvault', operationId: 'GetSecret', apiId: '/providers/Microsoft.PowerApps/apis/shared_keyvault' }, parameters: { secretName: `secret-${a}` } }
+        : { host: { connectionName: 'shared_commondataserviceforapps', operationId: 'ListRecords', apiId: '/providers/Microsoft.PowerApps/apis/shared_commondataserviceforapps' }, parameters: { entityName: 'accounts', $top: 5 } };
+    } else {
+      base = { statusCode: 200, headers: { ETag: `W/"${Math.floor(hashUnit(seed, 'etag', f, r, a) * 1e8)}"`, 'x-ms-request-id': hashGuid(seed, 'rq', f, r, a) }, body: { id: hashGuid(seed, 'out', f, r, a), status: 'ok', count: Math.floor(hashUnit(seed, 'n', f, r, a) * 100) } };
+    }
     const fmt = planted(f, r, a, dir);
     if (fmt) {
-      const p = plantSecret(fmt, seed, f, r, a, dir);
+      const p = plantSecret(fmt, seed, f, r, a, d);
       setPath(base, p.path, p.value);
     }
     return base;
@@ -192,7 +211,7 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
           for (let a = 0; a < options.actions; a++)
             for (const dir of ['inputs', 'outputs'] as const) {
               const fmt = planted(f, r, a, dir);
-              if (fmt) yield { flowIndex: f, flowId: flows[f]!.id, runIndex: r, runId: runName(seed, f, r), actionName: actionName(f, a), direction: dir, format: fmt, path: plantSecret(fmt, seed, f, r, a, dir).path };
+              if (fmt) yield { flowIndex: f, flowId: flows[f]!.id, runIndex: r, runId: runName(seed, f, r), actionName: actionName(f, a), direction: dir, format: fmt, path: plantSecret(fmt, seed, f, r, a, plantSide(f, a, dir)).path };
             }
     },
   };
