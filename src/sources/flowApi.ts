@@ -92,7 +92,15 @@ export class FlowApiClient implements FlowApiSource {
       const id = str(r.id) ?? str(r.apiId);
       return { name, connectionName: str(r.connectionName), apiName: id ? id.split('/').pop() : undefined, connectionReferenceLogicalName: str(r.connectionReferenceLogicalName) };
     });
-    return { ...this.summary(environmentId, body), definition: p.definition, connectionReferences };
+    const detail = { ...this.summary(environmentId, body), definition: p.definition, connectionReferences };
+    // Whoever reads a flow refreshes the action types runs are labelled with: no second request for them.
+    this.rememberActionInfo(`${environmentId}/${flowId}`, Promise.resolve(actionInfoFrom(detail.definition, connectionReferences)));
+    return detail;
+  }
+
+  private rememberActionInfo(key: string, p: Promise<Map<string, ActionInfo>>): void {
+    if (this.actionInfo.size > 5000) this.actionInfo.clear();
+    this.actionInfo.set(key, p);
   }
 
   async *listRuns(environmentId: string, flowId: string, options?: RequestOptions & { startedAfter?: string }): AsyncIterable<RunRef> {
@@ -152,9 +160,10 @@ export class FlowApiClient implements FlowApiSource {
     let p = this.actionInfo.get(key);
     if (!p) {
       p = this.getFlow(environmentId, flowId, options).then((f) => actionInfoFrom(f.definition, f.connectionReferences));
-      p.catch(() => this.actionInfo.delete(key)); // a failed lookup is retried next time
-      if (this.actionInfo.size > 5000) this.actionInfo.clear();
-      this.actionInfo.set(key, p);
+      p.catch(() => {
+        if (this.actionInfo.get(key) === p) this.actionInfo.delete(key); // a failed lookup is retried next time
+      });
+      this.rememberActionInfo(key, p);
     }
     return p;
   }

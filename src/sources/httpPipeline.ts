@@ -9,6 +9,7 @@ import {
   setClientRequestIdPolicy,
   userAgentPolicy,
   type HttpClient,
+  type HttpHeaders,
   type Pipeline,
   type PipelinePolicy,
 } from '@azure/core-rest-pipeline';
@@ -126,7 +127,8 @@ export interface SendOptions {
 export interface SendResult<T> {
   status: number;
   body: T;
-  headers: Record<string, string>;
+  /** The response headers as the SDK gives them (case-insensitive `get`); not copied per response. */
+  headers: HttpHeaders;
 }
 
 function requestIdOf(headers: { get(name: string): string | undefined }): string | undefined {
@@ -150,7 +152,7 @@ export async function sendRaw(
   p: FlowwardenPipeline,
   url: string,
   options: SendOptions & { maxBytes?: number } = {},
-): Promise<{ status: number; text: string; headers: Record<string, string>; truncated?: boolean; size?: number }> {
+): Promise<{ status: number; text: string; headers: HttpHeaders; truncated?: boolean; size?: number }> {
   const request = createPipelineRequest({
     url,
     method: options.method ?? 'GET',
@@ -172,24 +174,11 @@ export async function sendRaw(
     if (isRestError(e)) throw new HttpError(0, stripQuery(url), undefined, e.code, `${options.method ?? 'GET'} ${stripQuery(url)} failed: ${e.code ?? 'network error'}`);
     throw e;
   }
-  const headers = Object.fromEntries([...response.headers].map(([k, v]) => [k.toLowerCase(), v]));
+  const headers = response.headers;
   if (response.readableStreamBody) {
     // Stream with a cap: content links can be large and we never need more than maxBytes.
-    const stream = response.readableStreamBody;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let truncated = false;
-    for await (const chunk of stream) {
-      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array);
-      size += b.length;
-      if (size > options.maxBytes!) {
-        truncated = true;
-        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-        break;
-      }
-      chunks.push(b);
-    }
-    return { status: response.status, text: truncated ? '' : Buffer.concat(chunks).toString('utf8'), headers, truncated, size };
+    const { text, truncated, size } = await readCapped(response.readableStreamBody, options.maxBytes!);
+    return { status: response.status, text, headers, truncated, size };
   }
   const text = response.bodyAsText ?? '';
   if (response.status < 200 || response.status >= 300) {
@@ -203,4 +192,42 @@ export async function sendRaw(
     throw new HttpError(response.status, stripQuery(url), requestIdOf(response.headers), code, `${options.method ?? 'GET'} ${stripQuery(url)} failed: ${response.status}${code ? ` ${code}` : ''}`);
   }
   return { status: response.status, text, headers };
+}
+
+/**
+ * Read a response stream up to `max` bytes (events, not an async iterator: this runs once per content
+ * link). Past the cap the stream is destroyed and `truncated` set; the text is then empty.
+ */
+function readCapped(stream: NodeJS.ReadableStream, max: number): Promise<{ text: string; truncated: boolean; size: number }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (r: { text: string; truncated: boolean; size: number } | Error) => {
+      if (done) return;
+      done = true;
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('error', onError);
+      if (r instanceof Error) reject(r);
+      else resolve(r);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += b.length;
+      if (size > max) {
+        finish({ text: '', truncated: true, size });
+        // Whatever the socket says after we hang up is of no interest; without a listener it would throw.
+        stream.on('error', () => undefined);
+        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        return;
+      }
+      chunks.push(b);
+    };
+    const onEnd = () => finish({ text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'), truncated: false, size });
+    const onError = (e: Error) => finish(e);
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
 }

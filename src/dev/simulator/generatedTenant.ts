@@ -84,14 +84,13 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
   }));
 
   // A scan reads a run's metadata, its actions and each content link within moments: keep recent runs.
-  interface RunEntry { run: SimRun; actions?: SimRunAction[]; content: Map<string, Record<string, unknown>> }
+  interface RunEntry { run: SimRun; actions?: SimRunAction[] }
   const recentRuns = new Lru<string, RunEntry>(4_096);
   const runEntry = (f: number, r: number): RunEntry =>
     recentRuns.getOrCreate(`${f}/${r}`, () => {
       const start = t0 - (r + 1) * 300_000 - f * 1_000;
       return {
         run: { name: runName(seed, f, r), startTime: iso(start), endTime: iso(start + 2_000 + options.actions * 50), status: hashUnit(seed, 'failed', f, r) < 0.1 ? 'Failed' : 'Succeeded' },
-        content: new Map(),
       };
     });
   // Copies: callers get fresh objects, as before the cache.
@@ -108,13 +107,9 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
     return PLANTED_FORMATS[Math.floor(hashUnit(seed, 'format', f, r, a, d) * PLANTED_FORMATS.length)]!;
   }
 
-  function content(f: number, r: number, a: number, dir: Direction): Record<string, unknown> {
-    const cache = runEntry(f, r).content;
-    const key = `${a}|${dir}`;
-    let c = cache.get(key);
-    if (!c) cache.set(key, (c = computeContent(f, r, a, dir)));
-    return structuredClone(c);
-  }
+  // A fresh object per call (a pure function of seed, flow, run, action, side): the server keeps the
+  // rendered text of recent sides, so listing and fetch serve the same bytes.
+  const content = (f: number, r: number, a: number, dir: Direction) => computeContent(f, r, a, dir);
 
   /**
    * Content as the service records it. Inputs are the definition's inputs, evaluated: a connector call

@@ -77,6 +77,17 @@ class HttpProblem extends Error {
   }
 }
 
+/** A stable GUID-shaped id for a name (FNV-1a, four lanes): tracking ids only need to look like the service's. */
+function trackingGuid(name: string): string {
+  const lanes = [0x811c9dc5, 0x01000193, 0x9e3779b9, 0x85ebca6b];
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    for (let l = 0; l < 4; l++) lanes[l] = Math.imul(lanes[l]! ^ (c + l), 0x01000193) >>> 0;
+  }
+  const hex = lanes.map((n) => n.toString(16).padStart(8, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 export async function startSimulator(options: StartSimulatorOptions = {}): Promise<SimulatorHandle> {
   const host = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1') throw new RangeError('host: the simulator listens on 127.0.0.1 only');
@@ -119,8 +130,10 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   // ---------- content links ----------
   // Rendered content per side: the run listing (size, hash) and the content fetch that follows it
   // serve the same text, so it is serialized once. Keyed by epoch: the sample tenant changes on advance().
-  const renderedContent = new Lru<string, { text: string; md5: string }>(16_384);
-  function rendered(flow: SimFlow, runIndex: number, runName: string, action: string, dir: Direction): { text: string; md5: string } | undefined {
+  // The signature of a side's link is kept with it (the fetch compares against it, as Azure Storage
+  // compares a SAS signature): one HMAC per link, not one per listing and another per fetch.
+  const renderedContent = new Lru<string, { text: string; md5: string; sig?: { input: string; value: string } }>(16_384);
+  function rendered(flow: SimFlow, runIndex: number, runName: string, action: string, dir: Direction): { text: string; md5: string; sig?: { input: string; value: string } } | undefined {
     const k = `${tenant.epoch}|${flow.id}|${runName}|${action}|${dir}`;
     const hit = renderedContent.get(k);
     if (hit) return hit;
@@ -132,15 +145,20 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   function contentPath(flow: SimFlow, runName: string, action: string, dir: Direction): string {
     return `/workflows/${flow.id.replace(/-/g, '')}/runs/${runName}/actions/${encodeURIComponent(action)}/contents/${dir === 'inputs' ? 'ActionInputs' : 'ActionOutputs'}`;
   }
-  function signContent(path: string, se: string, sp: string): string {
-    return hmac(`${path}\n${se}\n${sp}`);
+  function signContent(path: string, se: string, sp: string, memo?: { sig?: { input: string; value: string } }): string {
+    const input = `${path}\n${se}\n${sp}`;
+    if (memo?.sig?.input === input) return memo.sig.value;
+    const value = hmac(input);
+    if (memo) memo.sig = { input, value };
+    return value;
   }
-  function contentLink(flow: SimFlow, runName: string, action: string, dir: Direction, { text, md5 }: { text: string; md5: string }) {
+  function contentLink(flow: SimFlow, runName: string, action: string, dir: Direction, side: { text: string; md5: string; sig?: { input: string; value: string } }) {
+    const { text, md5 } = side;
     const path = contentPath(flow, runName, action, dir);
     const expiry = new Date(Math.ceil(now().getTime() / 3_600_000) * 3_600_000 + 4 * 3_600_000);
     const se = expiry.toISOString().replace(/\.\d{3}Z$/, '.0000000Z');
     const sp = `/runs/${runName}/actions/${action}/contents/${dir === 'inputs' ? 'ActionInputs' : 'ActionOutputs'}/read`;
-    const q = `api-version=2016-06-01&se=${encodeURIComponent(se)}&sp=${encodeURIComponent(sp)}&sv=1.0&sig=${signContent(path, se, sp)}`;
+    const q = `api-version=2016-06-01&se=${encodeURIComponent(se)}&sp=${encodeURIComponent(sp)}&sv=1.0&sig=${signContent(path, se, sp, side)}`;
     return { uri: `${baseUrl}${path}?${q}`, contentVersion: md5, contentSize: Buffer.byteLength(text), contentHash: { algorithm: 'md5', value: md5 } };
   }
   function serveContent(req: http.IncomingMessage, u: URL, m: RegExpExecArray): { status: number; body: string } {
@@ -148,19 +166,20 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     const se = u.searchParams.get('se') ?? '';
     const sp = u.searchParams.get('sp') ?? '';
     const sig = u.searchParams.get('sig') ?? '';
-    const expected = Buffer.from(signContent(u.pathname, se, sp));
-    const given = Buffer.from(sig);
-    if (!sig || expected.length !== given.length || !timingSafeEqual(expected, given)) throw new HttpProblem(403, 'AuthorizationFailed', 'The signature of the content link is not valid.');
-    if (!(Date.parse(se) > now().getTime())) throw new HttpProblem(403, 'AuthorizationFailed', 'The content link has expired.');
     const flow = flowsByKey.get(m[1]!);
     const runIndex = flow ? tenant.runIndex(flow, m[2]!) : undefined;
     const actionName = decodeURIComponent(m[3]!);
     const dir: Direction = m[4] === 'ActionInputs' ? 'inputs' : 'outputs';
+    const action = flow && runIndex !== undefined ? tenant.runActions(flow, runIndex).find((a) => a.name === actionName) : undefined;
+    const content = flow && runIndex !== undefined && action ? rendered(flow, runIndex, m[2]!, actionName, dir) : undefined;
+    // The signature is checked first, whatever the path names (403 before any 404).
+    const expected = Buffer.from(signContent(u.pathname, se, sp, content));
+    const given = Buffer.from(sig);
+    if (!sig || expected.length !== given.length || !timingSafeEqual(expected, given)) throw new HttpProblem(403, 'AuthorizationFailed', 'The signature of the content link is not valid.');
+    if (!(Date.parse(se) > now().getTime())) throw new HttpProblem(403, 'AuthorizationFailed', 'The content link has expired.');
     if (!flow || runIndex === undefined) throw new HttpProblem(404, 'WorkflowRunNotFound', 'The run was not found.');
-    const action = tenant.runActions(flow, runIndex).find((a) => a.name === actionName);
     // Secured sides have no link; refusing here too keeps a buggy signer from leaking them.
     if (!action || (dir === 'inputs' ? action.secureInputs : action.secureOutputs)) throw new HttpProblem(404, 'ActionContentNotFound', 'No content for this action.');
-    const content = rendered(flow, runIndex, m[2]!, actionName, dir);
     if (content === undefined) throw new HttpProblem(404, 'ActionContentNotFound', 'No content for this action.');
     return { status: 200, body: content.text };
   }
@@ -228,7 +247,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
           ...(outputsLink ? { outputsLink } : {}),
           startTime: a.startTime,
           endTime: a.endTime,
-          correlation: { actionTrackingId: createHash('md5').update(`${run.name}/${a.name}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'), clientTrackingId: tracking },
+          correlation: { actionTrackingId: trackingGuid(`${run.name}/${a.name}`), clientTrackingId: tracking },
           status: a.status,
           code: a.status === 'Failed' ? 'BadRequest' : 'OK',
           ...(a.status === 'Failed' ? { error: { code: 'BadRequest', message: 'The remote server returned 400.' } } : {}),
