@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import type { App } from './compose';
+import type { QueueMessage } from './ports';
 import type { HandlerRequest, HandlerResponse } from './host/httpTypes';
 import { handleDataverseWebhook } from './pipelines/dataverseWebhook';
 import { deliverDigest, deliverImmediate, drainAlertsQueue, isAlertQueueItem, type AlertQueueItem, type DeliverAlertsDeps } from './pipelines/deliverAlerts';
@@ -63,7 +64,10 @@ export function validateRunsMessage(body: unknown): RunsQueueMessage {
 export interface RunsMessageResult {
   runs: number;
   actions: number;
+  /** Content links fetched. */
   fetched: number;
+  /** Sides whose content hash was already scanned: not fetched, findings rebuilt from the cached hits. */
+  cached: number;
   findings: number;
   created: number;
   /** Runs set aside on their own (the rest of the message went on). */
@@ -83,13 +87,14 @@ export interface RunsMessageResult {
 export async function jobScanRunsMessage(app: App, body: unknown): Promise<RunsMessageResult> {
   const msg = validateRunsMessage(body);
   const runs = runsOf(msg);
-  const res: RunsMessageResult = { runs: runs.length, actions: 0, fetched: 0, findings: 0, created: 0, poisoned: 0, requeued: 0 };
+  const res: RunsMessageResult = { runs: runs.length, actions: 0, fetched: 0, cached: 0, findings: 0, created: 0, poisoned: 0, requeued: 0 };
   const failed: { run: RunScanMessage; error: unknown }[] = [];
   for (const run of runs) {
     try {
       const r = await jobScanRun(app, run);
       res.actions += r.actions;
       res.fetched += r.fetched;
+      res.cached += r.skippedCached;
       res.findings += r.findings;
       res.created += r.created.length;
     } catch (e) {
@@ -130,11 +135,12 @@ export class PoisonMessageError extends Error {
  * set a message aside (poison queue + poison table) when it is malformed or out of retries.
  */
 export async function jobDrainRuns(app: App, options: { concurrency?: number; visibilityTimeoutSec?: number; maxIdlePolls?: number } = {}) {
-  const totals = { messages: 0, runs: 0, actions: 0, fetched: 0, findings: 0, created: 0, failed: 0, poisoned: 0, requeued: 0 };
+  const totals = { messages: 0, runs: 0, actions: 0, fetched: 0, cached: 0, findings: 0, created: 0, failed: 0, poisoned: 0, requeued: 0 };
   const concurrency = options.concurrency ?? 8;
+  const visibility = options.visibilityTimeoutSec ?? 60;
   let idle = 0;
   while (idle < (options.maxIdlePolls ?? 1)) {
-    const msgs = await app.runsQueue.receive(32, options.visibilityTimeoutSec ?? 60);
+    const msgs = await app.runsQueue.receive(32, visibility);
     if (msgs.length === 0) {
       idle++;
       continue;
@@ -146,32 +152,67 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
         while (i < msgs.length) {
           const m = msgs[i++]!;
           totals.messages++;
+          // A message of many runs can take longer than its visibility timeout (throttling, a slow
+          // tenant): renew the lease while it is worked on, so no second worker picks it up meanwhile.
+          const lease = leaseRenewal(app, m, visibility);
+          let r: RunsMessageResult | undefined;
+          let error: unknown;
           try {
-            const r = await jobScanRunsMessage(app, m.body);
+            r = await jobScanRunsMessage(app, m.body);
+          } catch (e) {
+            error = e;
+          }
+          await lease.stop();
+          if (r) {
             totals.runs += r.runs;
             totals.actions += r.actions;
             totals.fetched += r.fetched;
+            totals.cached += r.cached;
             totals.findings += r.findings;
             totals.created += r.created;
             totals.poisoned += r.poisoned;
             totals.requeued += r.requeued;
             await app.runsQueue.delete(m);
-          } catch (e) {
-            const reason = e instanceof Error ? e.message : String(e);
-            if (e instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
-              totals.poisoned++;
-              await setAsidePoisonRun(app, m.body, reason);
-              await app.runsQueue.poison(m, reason);
-            } else {
-              totals.failed++;
-              app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });
-            }
+            continue;
+          }
+          const reason = error instanceof Error ? error.message : String(error);
+          if (error instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
+            totals.poisoned++;
+            await setAsidePoisonRun(app, m.body, reason);
+            await app.runsQueue.poison(m, reason);
+          } else {
+            totals.failed++;
+            app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });
           }
         }
       }),
     );
   }
   return totals;
+}
+
+/**
+ * Renew a received message's visibility every half timeout until stopped. `stop` waits for a renewal
+ * in flight, so the pop receipt the caller deletes with is the newest. A renewal that fails (the
+ * message is gone, or another worker holds it) is logged and ends the renewals.
+ */
+export function leaseRenewal(app: Pick<App, 'runsQueue' | 'log'>, m: QueueMessage<unknown>, visibilitySec: number): { stop(): Promise<void> } {
+  let inFlight: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    inFlight = inFlight.then(() =>
+      app.runsQueue.extend(m as QueueMessage<RunsQueueMessage>, visibilitySec).catch((e: unknown) => {
+        clearInterval(timer);
+        app.log.warn('scanRunWorker: could not renew the message lease', { messageId: m.id, error: e instanceof Error ? e.message : String(e) });
+      }),
+    );
+  }, Math.max(250, (visibilitySec * 1000) / 2));
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
 }
 
 /** Record a poisoned run message in the poison table (counted by health): one row per run it names. */

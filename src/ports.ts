@@ -225,6 +225,11 @@ export interface WorkQueue<T> {
   sendMany(bodies: T[]): Promise<void>;
   receive(max: number, visibilityTimeoutSec?: number): Promise<QueueMessage<T>[]>;
   delete(msg: QueueMessage<T>): Promise<void>;
+  /**
+   * Keep a received message hidden for another `visibilityTimeoutSec` (a lease renewal, as the
+   * Functions host does for long executions). Updates `msg.popReceipt` in place.
+   */
+  extend(msg: QueueMessage<T>, visibilityTimeoutSec: number): Promise<void>;
   /** Move to `<name>-poison` with the reason, then delete. */
   poison(msg: QueueMessage<T>, reason: string): Promise<void>;
   approximateCount(): Promise<number>;

@@ -83,6 +83,11 @@ export class StorageWorkQueue<T> implements WorkQueue<T> {
     await this.client.deleteMessage(msg.id, msg.popReceipt);
   }
 
+  async extend(msg: QueueMessage<T>, visibilityTimeoutSec: number): Promise<void> {
+    const res = await this.client.updateMessage(msg.id, msg.popReceipt, undefined, visibilityTimeoutSec);
+    if (res.popReceipt) msg.popReceipt = res.popReceipt;
+  }
+
   async poison(msg: QueueMessage<T>, reason: string): Promise<void> {
     await this.ensure();
     await this.poisonClient.sendMessage(Buffer.from(JSON.stringify({ reason: reason.slice(0, 2000), body: msg.body })).toString('base64'));

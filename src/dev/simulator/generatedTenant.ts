@@ -1,5 +1,5 @@
 import { buildSampleDataverse } from './dataverseData';
-import { compose, http, openApi, secure, securedSides, workflowDefinition } from './definitions';
+import { compose, http, openApi, secure, workflowDefinition } from './definitions';
 import { PLANTED_FORMATS, plantSecret, setPath, type PlantedFormat } from './fakeSecrets';
 import { ENVIRONMENT_ID, TENANT_ID, USERS, hashGuid, runIndexFromName, runName } from './ids';
 import type { Direction, PlantedSecret, SimConnection, SimFlow, SimRun, SimRunAction, SimTenant } from './model';
@@ -143,7 +143,8 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
     const start = Date.parse(runEntry(flow.index, r).run.startTime);
     const failed = runEntry(flow.index, r).run.status === 'Failed';
     return Array.from({ length: options.actions }, (_, a) => {
-      const sides = securedSides(actionDef(flow.index, a));
+      // The definition secures both sides or neither (actionDef); no need to build it per run.
+      const sides = { inputs: isSecured(flow.index, a), outputs: isSecured(flow.index, a) };
       return {
         name: actionName(flow.index, a),
         type: kindOf(flow.index, a) === 'Compose' ? 'Compose' : kindOf(flow.index, a) === 'Http' ? 'Http' : 'OpenApiConnection',

@@ -10,6 +10,9 @@ import { TableAlertStateStore } from '../../../src/sinks/alertStateTable';
 import { StorageWorkQueue } from '../../../src/sinks/storageQueue';
 import { checkKey, StorageLimitError } from '../../../src/sinks/tableService';
 import { isolatedStorage } from '../../helpers/storage';
+import { leaseRenewal } from '../../../src/jobs';
+import { memoryLogger } from '../../../src/log';
+import type { RunsQueueMessage } from '../../../src/pipelines/scanRuns';
 
 const ENV = 'env-a';
 function finding(i: number, over: Partial<Finding> = {}): Finding {
@@ -160,6 +163,35 @@ describe('other stores (Azurite)', () => {
     for (const m of got.slice(1)) await q.delete(m);
     expect(await q.approximateCount()).toBe(0);
     expect(await q.poisonCount()).toBe(1);
+  });
+
+  it('a lease renewal keeps a long-running message hidden, and the newest pop receipt deletes it', async () => {
+    const { connectionString, queuePrefix } = isolatedStorage('qlease');
+    const q = new StorageWorkQueue<RunsQueueMessage>({ connectionString, namePrefix: queuePrefix }, 'flowwarden-runs');
+    await q.send({ environmentId: 'env', flowId: 'f', runs: [{ runId: 'r1' }] });
+    const [m] = await q.receive(1, 1);
+    expect(m).toBeDefined();
+    const first = m!.popReceipt;
+    const lease = leaseRenewal({ runsQueue: q, log: memoryLogger() }, m!, 1);
+    // Three times the visibility timeout: without renewal it would have reappeared twice.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await q.receive(1, 1)).toEqual([]);
+    await lease.stop();
+    expect(m!.popReceipt).not.toBe(first);
+    await q.delete(m!);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await q.receive(1, 1)).toEqual([]);
+    expect(await q.approximateCount()).toBe(0);
+  });
+
+  it('without renewal the same message reappears after its visibility timeout (the control)', async () => {
+    const { connectionString, queuePrefix } = isolatedStorage('qnolease');
+    const q = new StorageWorkQueue<{ runId: string }>({ connectionString, namePrefix: queuePrefix }, 'flowwarden-runs');
+    await q.send({ runId: 'r1' });
+    expect(await q.receive(1, 1)).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = await q.receive(1, 30);
+    expect(again.map((m) => m.dequeueCount)).toEqual([2]);
   });
 });
 

@@ -82,6 +82,7 @@ class MemQueue<T> implements WorkQueue<T> {
     return this.bodies.splice(0).map((body, i) => ({ id: String(i), popReceipt: '', dequeueCount: 1, body }));
   }
   async delete() {}
+  async extend() {}
   async poison() {}
   async approximateCount() {
     return this.bodies.length;
