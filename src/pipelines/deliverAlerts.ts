@@ -11,6 +11,7 @@ import {
   planDigest,
   planImmediate,
   routesFor,
+  returnTokens,
   takeTokens,
   type AlertRoute,
   type BucketState,
@@ -176,7 +177,13 @@ export async function drainAlertsQueue(
     // Throttled messages stay and come back after their visibility timeout; failures are retried by
     // the deliverDigest sweep with backoff, so their messages are done.
     const keep = new Set(r.throttled);
-    for (const m of valid) if (!keep.has(m.body.findingId)) await deps.alertsQueue.delete(m);
+    // A throttled message comes back when the window has room again (never later than the visibility
+    // timeout it was received with).
+    const backInSec = Math.min(options.visibilityTimeoutSec ?? 300, Math.max(1, Math.ceil((r.retryAfterMs ?? 1000) / 1000)));
+    for (const m of valid) {
+      if (!keep.has(m.body.findingId)) await deps.alertsQueue.delete(m);
+      else await deps.alertsQueue.extend(m, backInSec).catch(() => undefined);
+    }
     if (r.throttled.length) break;
   }
   return total;
@@ -267,12 +274,14 @@ async function sendPlanned(deps: DeliverAlertsDeps, planned: PlannedMessage, rep
     }
     if (rec?.state === 'sending') {
       const owner = rec.messageKey ? await deps.alertState.get(route.key, rec.messageKey) : undefined;
-      if (owner?.state === 'sent') {
+      // Only a message that carries this finding settles it; a claim its message does not list is an
+      // orphan (the claiming worker lost a race) and is sent here once stale.
+      if (owner?.state === 'sent' && owner.findingIds.includes(f.id)) {
         await markFindingsSent(deps, route, [f.id]);
         report.skipped.push(f.id);
         continue;
       }
-      if (owner?.state === 'sending') {
+      if (owner?.state === 'sending' && owner.findingIds.includes(f.id)) {
         // Its own message finishes it (polling, or re-sending under the same operation id when stale).
         await resumeMessage(deps, route, owner, report);
         report.skipped.push(f.id);
@@ -300,7 +309,8 @@ async function sendPlanned(deps: DeliverAlertsDeps, planned: PlannedMessage, rep
 
   // 3. Throttle before touching any state, so a deferral leaves nothing half-claimed.
   const cost = deps.requestsPerSend ?? 3;
-  const wait = await takeThrottle(deps, cost);
+  let takenAt: number | undefined;
+  const wait = await takeThrottle(deps, cost, (at) => (takenAt = at));
   if (wait > 0) {
     report.deferred.push(...candidates.map((f) => f.id));
     report.throttled.push(...candidates.map((f) => f.id));
@@ -311,10 +321,11 @@ async function sendPlanned(deps: DeliverAlertsDeps, planned: PlannedMessage, rep
 
   // 4. Claim each finding for this message (ETag-guarded: a concurrent worker loses and skips).
   const claimed: Finding[] = [];
+  const claims = new Map<string, AlertRecord>();
   for (const f of candidates) {
     const rec = current.get(f.id);
     try {
-      await deps.alertState.put({
+      const claim = await deps.alertState.put({
         route: route.key,
         key: f.id,
         state: 'sending',
@@ -325,33 +336,60 @@ async function sendPlanned(deps: DeliverAlertsDeps, planned: PlannedMessage, rep
         payload: JSON.stringify({ environmentId: f.environmentId, observedAt: f.observedAt } satisfies FindingRef),
         etag: rec?.etag,
       });
+      claims.set(f.id, claim);
       claimed.push(f);
     } catch (e) {
       if (!(e instanceof ConcurrencyError)) throw e;
       report.skipped.push(f.id);
     }
   }
-  if (!claimed.length) return 'empty';
+  if (!claimed.length) {
+    // Every finding went to another worker: this send will not happen, its requests go back.
+    await refundThrottle(deps, cost, takenAt);
+    return 'empty';
+  }
+  let msgKey = key;
+  let prior = existing;
+  if (claimed.length !== candidates.length) {
+    // Another worker took some of these findings: this message carries only what it claimed, under
+    // the key of that set (two workers must never share a message record for different findings).
+    msgKey = messageKey(planned.kind, route, claimed.map((f) => f.id));
+    for (const f of claimed) {
+      const claim = claims.get(f.id)!;
+      claims.set(f.id, await deps.alertState.put({ ...claim, messageKey: msgKey, updatedAt: now.toISOString() }));
+    }
+    prior = await deps.alertState.get(route.key, msgKey);
+    if (prior?.state === 'sent') {
+      await markFindingsSent(deps, route, claimed.map((f) => f.id));
+      report.skipped.push(...claimed.map((f) => f.id));
+      return 'already';
+    }
+    if (prior?.state === 'sending') return resumeMessage(deps, route, prior, report);
+  }
   const attempts = Math.max(0, ...claimed.map((f) => current.get(f.id)?.attempts ?? 0));
-  const operationId = operationIdFor(route.key, key, attempts);
+  const operationId = operationIdFor(route.key, msgKey, attempts);
 
   // 5. Record the message with its operation id BEFORE sending.
   let msgRec: AlertRecord;
   try {
     msgRec = await deps.alertState.put({
       route: route.key,
-      key,
+      key: msgKey,
       state: 'sending',
       findingIds: claimed.map((f) => f.id),
       operationId,
       attempts,
       updatedAt: now.toISOString(),
       payload: JSON.stringify({ kind: planned.kind, refs: claimed.map((f) => ({ id: f.id, environmentId: f.environmentId, observedAt: f.observedAt })) }),
-      etag: existing?.etag,
+      etag: prior?.etag,
     });
   } catch (e) {
     if (!(e instanceof ConcurrencyError)) throw e;
-    report.skipped.push(...claimed.map((f) => f.id));
+    // Someone else recorded this message first: hand the claims back so they are not orphaned (the
+    // sweep, or the next drain, sends whatever that message does not carry).
+    for (const f of claimed) await putQuiet(deps, { ...claims.get(f.id)!, state: 'pending', messageKey: undefined, updatedAt: now.toISOString() });
+    await refundThrottle(deps, cost, takenAt);
+    report.pending.push(...claimed.map((f) => f.id));
     return 'in-flight';
   }
   return transmit(deps, route, msgRec, planned.kind, claimed, report);
@@ -490,8 +528,9 @@ async function recoverInFlight(deps: DeliverAlertsDeps, route: AlertRoute, repor
   for (const rec of sending.filter((r) => isMessageKey(r.key))) await resumeMessage(deps, route, rec, report);
   for (const rec of sending.filter((r) => isFindingKey(r.key))) {
     const owner = rec.messageKey ? await deps.alertState.get(route.key, rec.messageKey) : undefined;
-    if (owner?.state === 'sent') await markFindingsSent(deps, route, [rec.key]);
-    else if ((!owner || owner.state === 'failed') && stale(rec, now, lease)) {
+    const carried = !!owner && owner.findingIds.includes(rec.key);
+    if (owner?.state === 'sent' && carried) await markFindingsSent(deps, route, [rec.key]);
+    else if ((!owner || !carried || owner.state === 'failed') && stale(rec, now, lease)) {
       // Claimed but its message never got recorded: back to pending.
       await putQuiet(deps, { ...rec, state: 'pending', messageKey: undefined, updatedAt: now.toISOString() });
     }
@@ -500,12 +539,16 @@ async function recoverInFlight(deps: DeliverAlertsDeps, route: AlertRoute, repor
 
 // ---------------------------------------------------------------- helpers
 
-async function takeThrottle(deps: DeliverAlertsDeps, cost: number): Promise<number> {
+async function takeThrottle(deps: DeliverAlertsDeps, cost: number, onTaken?: (at: number) => void): Promise<number> {
   if (deps.throttle === false) return 0;
   const limits = deps.limits ?? ACS_DEFAULT_LIMITS;
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 10; i++) {
+    // Contention (another worker took tokens between our read and write) is not the limit: back off a
+    // little, with jitter, and try again.
+    if (i > 0) await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 20 * i)));
     const rec = await deps.alertState.get(THROTTLE_ROUTE, THROTTLE_KEY);
-    const r = takeTokens(parsePayload<BucketState>(rec?.payload), cost, limits, deps.clock.now());
+    const now = deps.clock.now();
+    const r = takeTokens(parsePayload<BucketState>(rec?.payload), cost, limits, now);
     if (!r.ok) return r.waitMs;
     try {
       await deps.alertState.put({
@@ -518,6 +561,7 @@ async function takeThrottle(deps: DeliverAlertsDeps, cost: number): Promise<numb
         payload: JSON.stringify(r.state),
         etag: rec?.etag,
       });
+      onTaken?.(now.getTime());
       return 0;
     } catch (e) {
       // Another worker took tokens at the same time: re-read and try again.
@@ -525,6 +569,21 @@ async function takeThrottle(deps: DeliverAlertsDeps, cost: number): Promise<numb
     }
   }
   return 1000;
+}
+
+/** Best effort: return requests taken for a send that did not happen (see returnTokens). */
+async function refundThrottle(deps: DeliverAlertsDeps, cost: number, at: number | undefined): Promise<void> {
+  if (deps.throttle === false || at === undefined) return;
+  for (let i = 0; i < 5; i++) {
+    const rec = await deps.alertState.get(THROTTLE_ROUTE, THROTTLE_KEY);
+    if (!rec) return;
+    try {
+      await deps.alertState.put({ ...rec, updatedAt: deps.clock.now().toISOString(), payload: JSON.stringify(returnTokens(parsePayload<BucketState>(rec.payload), cost, at)) });
+      return;
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError)) throw e;
+    }
+  }
 }
 
 async function markPending(deps: DeliverAlertsDeps, route: AlertRoute, f: Finding): Promise<void> {

@@ -26,6 +26,13 @@ export interface ScanRunResult {
   created: string[];
 }
 
+/** A flow as the worker needs it; who can see its run history is read only when a run has a finding. */
+interface CachedFlow {
+  detail: FlowDetail;
+  index: Map<string, DefinitionAction>;
+  viewers: () => Promise<string[]>;
+}
+
 /**
  * Per-process caches shared by the runs a worker instance scans: flow definitions and viewers (one
  * lookup per flow, not per run) and, per content hash, what the detector found in that content
@@ -38,11 +45,11 @@ export interface ScanRunResult {
  * masked previews, never a value.
  */
 export class RunScanCache {
-  private readonly flows = new Map<string, { at: number; value: Promise<{ detail: FlowDetail; index: Map<string, DefinitionAction>; viewers: string[] }> }>();
+  private readonly flows = new Map<string, { at: number; value: Promise<CachedFlow> }>();
   private readonly hits = new Map<string, Promise<readonly ContentHit[] | undefined>>();
   constructor(private readonly ttlMs = 10 * 60_000, private readonly maxContents = 50_000) {}
 
-  flow(key: string, now: number, load: () => Promise<{ detail: FlowDetail; index: Map<string, DefinitionAction>; viewers: string[] }>) {
+  flow(key: string, now: number, load: () => Promise<CachedFlow>) {
     const hit = this.flows.get(key);
     if (hit && now - hit.at < this.ttlMs) return hit.value;
     const value = load();
@@ -60,12 +67,14 @@ export class RunScanCache {
     if (k === undefined) return { hits: await load(), cached: false };
     const pending = this.hits.get(k);
     if (pending) {
+      // Least recently used goes first: re-insert on a hit (content shared by many runs stays).
+      this.hits.delete(k);
+      this.hits.set(k, pending);
       const hits = await pending;
       if (hits) return { hits, cached: true };
       return { hits: await load(), cached: false };
     }
     const p = load().then((h) => (h ? (h.length ? h : NO_HITS) : undefined));
-    // Oldest first out (insertion order): bounded, and run history is scanned roughly in time order.
     if (this.hits.size >= this.maxContents) this.hits.delete(this.hits.keys().next().value!);
     this.hits.set(k, p);
     p.then(
@@ -112,23 +121,27 @@ export async function scanRun(deps: ScanRunDeps, msg: RunScanMessage, options: {
   const now = deps.clock.now();
   const flow = await cache.flow(`${msg.environmentId}/${msg.flowId}`, now.getTime(), async () => {
     const detail = await deps.flowApi.getFlow(msg.environmentId, msg.flowId, options);
-    const perms = await deps.flowApi.listFlowPermissions(msg.environmentId, msg.flowId, options).catch((e: unknown) => {
-      deps.log.warn('scanRunWorker: could not read flow permissions', { flowId: msg.flowId, error: e instanceof Error ? e.message : String(e) });
-      return [];
-    });
-    const viewers = perms.map((p) => `${p.roleName === 'Owner' ? 'owner' : p.roleName === 'CanView' ? 'run-only user' : p.roleName}: ${p.upn ?? p.principalId} (${p.principalType})`);
-    return { detail, index: indexDefinition(detail.definition), viewers };
+    let viewers: Promise<string[]> | undefined;
+    return {
+      detail,
+      index: indexDefinition(detail.definition),
+      viewers: () =>
+        (viewers ??= deps.flowApi.listFlowPermissions(msg.environmentId, msg.flowId, options).then(
+          (perms) => perms.map((p) => `${p.roleName === 'Owner' ? 'owner' : p.roleName === 'CanView' ? 'run-only user' : p.roleName}: ${p.upn ?? p.principalId} (${p.principalType})`),
+          (e: unknown) => {
+            deps.log.warn('scanRunWorker: could not read flow permissions', { flowId: msg.flowId, error: e instanceof Error ? e.message : String(e) });
+            viewers = undefined; // asked again with the next finding
+            return [];
+          },
+        )),
+    };
   });
   const { run, actions } = await deps.flowApi.getRunActions(msg.environmentId, msg.flowId, msg.runId, options);
   const maxBytes = deps.policy.secrets.maxContentBytes;
-  const ctx = {
-    fingerprintKey: deps.fingerprintKey,
-    policy: deps.policy,
-    detectedAt: now.toISOString(),
-    viewers: flow.viewers,
-  };
   const env = deps.policy.environments.find((e) => e.id === msg.environmentId);
-  const findings: Finding[] = [];
+  const detectCtx = { fingerprintKey: deps.fingerprintKey, policy: deps.policy };
+  // Findings are built once the run is read: only then is it known whether the viewers are needed.
+  const found: { base: Omit<RunActionContent, 'content'>; hits?: readonly ContentHit[]; tooLarge?: number }[] = [];
   for (const action of actions) {
     res.actions++;
     const def = flow.index.get(action.name);
@@ -142,8 +155,6 @@ export async function scanRun(deps: ScanRunDeps, msg: RunScanMessage, options: {
         continue;
       }
       const key = hashKey(link);
-      const base = baseContent(msg, flow.detail, action, def, direction, run.endTime ?? action.endTime ?? run.startTime ?? now.toISOString());
-      const fctx = { ...ctx, ...(env?.portalUrl ? { portalUrl: env.portalUrl } : {}) };
       let tooLarge: number | undefined;
       const got = await cache.content(key, async () => {
         if (link.contentSize !== undefined && link.contentSize > maxBytes) {
@@ -157,16 +168,31 @@ export async function scanRun(deps: ScanRunDeps, msg: RunScanMessage, options: {
           return undefined;
         }
         if (fetched.status === 'gone' || fetched.text === undefined) return undefined;
-        return contentHits(parseContent(fetched.text), fctx);
+        return contentHits(parseContent(fetched.text), detectCtx);
       });
       if (got.cached) res.skippedCached++;
+      if (tooLarge === undefined && !got.hits?.length) continue;
+      const base = baseContent(msg, flow.detail, action, def, direction, run.endTime ?? action.endTime ?? run.startTime ?? now.toISOString());
       if (tooLarge !== undefined) {
         res.tooLarge++;
-        const f = contentTooLargeFinding({ ...base, size: tooLarge }, fctx);
-        if (f) findings.push(f);
-        continue;
-      }
-      if (got.hits?.length) findings.push(...runContentFindingsFromHits(base, got.hits, fctx).findings);
+        found.push({ base, tooLarge });
+      } else found.push({ base, hits: got.hits! });
+    }
+  }
+  const findings: Finding[] = [];
+  if (found.length) {
+    const ctx = {
+      fingerprintKey: deps.fingerprintKey,
+      policy: deps.policy,
+      detectedAt: now.toISOString(),
+      viewers: await flow.viewers(),
+      ...(env?.portalUrl ? { portalUrl: env.portalUrl } : {}),
+    };
+    for (const f of found) {
+      if (f.tooLarge !== undefined) {
+        const tl = contentTooLargeFinding({ ...f.base, size: f.tooLarge }, ctx);
+        if (tl) findings.push(tl);
+      } else findings.push(...runContentFindingsFromHits(f.base, f.hits!, ctx).findings);
     }
   }
   res.findings = findings.length;

@@ -226,6 +226,22 @@ export function takeTokens(
   return { ok: false, state: { sent }, waitMs: Math.max(1, Math.max(waitMinute, waitHour)) };
 }
 
+/**
+ * Give back `cost` requests taken at `at` that were never made (the message lost all its findings to a
+ * concurrent worker before sending). Only entries with exactly that time are removed.
+ */
+export function returnTokens(state: BucketState | undefined, cost: number, at: number): BucketState {
+  const sent = [...(state?.sent ?? [])];
+  let n = cost;
+  for (let i = sent.length - 1; i >= 0 && n > 0; i--) {
+    if (sent[i] === at) {
+      sent.splice(i, 1);
+      n--;
+    }
+  }
+  return { sent };
+}
+
 /** Exponential backoff with a cap: 1st retry after `baseMs`, doubling. */
 export function backoffMs(attempt: number, baseMs = 30_000, capMs = 3_600_000): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));

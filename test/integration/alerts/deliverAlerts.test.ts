@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { routeKey } from '../../../src/core/alerts/plan';
+import { allRoutes, messageKey, planImmediate, routeKey } from '../../../src/core/alerts/plan';
+import { ConcurrencyError, type AlertStateStore } from '../../../src/ports';
 import { startLocalAcs, type LocalAcs } from '../../../src/dev/localAcs';
 import { AcsEmailSender } from '../../../src/sinks/acsEmail';
 import { CompositeEmailSender, decodeQuotedPrintable, OutboxEmailSender } from '../../../src/sinks/outboxEmail';
@@ -122,6 +123,64 @@ describe('deliverAlerts with the real EmailClient against the local ACS endpoint
     expect((await drainAlertsQueue(b)).sent).toHaveLength(0);
     expect(sentFor('flow-crash')).toHaveLength(2);
     expect(posted).toBe(1);
+  });
+
+  it('two drains that each win part of a message: each sends what it claimed, under its own key, and every finding goes out once', async () => {
+    const base = alertDeps('alertsrace', sender());
+    const x = finding({ key: 'race-x', severity: 'critical', evidence: { flowId: 'flow-race', runId: 'r1' } });
+    const y = finding({ key: 'race-y', severity: 'critical', evidence: { flowId: 'flow-race', runId: 'r2' } });
+    await base.deps.findings.upsertMany([x, y]);
+    // Both were published twice (two instances saw them new): each drain gets both.
+    await enqueueAlerts(base.deps, [x, y]);
+    await enqueueAlerts(base.deps, [x, y]);
+    // Force the race: drain A can only claim X, drain B only Y (the other claim loses its ETag).
+    const owner = new Map([[x.id, 'A'], [y.id, 'B']]);
+    const racing = (who: 'A' | 'B'): AlertStateStore => ({
+      get: (r, k) => base.deps.alertState.get(r, k),
+      list: (r, st) => base.deps.alertState.list(r, st),
+      put: async (rec) => {
+        if (rec.state === 'sending' && owner.has(rec.key) && owner.get(rec.key) !== who) throw new ConcurrencyError(`claim of ${rec.key} lost`);
+        return base.deps.alertState.put(rec);
+      },
+    });
+    const a = { ...base.deps, alertState: racing('A') };
+    const emailsBefore = acs.sent.length;
+    const b = { ...base.deps, alertState: racing('B') };
+    const reports = await Promise.all([drainAlertsQueue(a, { batchSize: 2, maxBatches: 1 }), drainAlertsQueue(b, { batchSize: 2, maxBatches: 1 })]);
+    // Whatever a drain could not place (handed back to pending) the sweep sends.
+    const sweep = await deliverDigest(base.deps);
+    // A drain that finds the other's message in flight may finish it (poll its operation) and report
+    // it too: one message, one operation id.
+    const sent = [...new Map([...reports, sweep].flatMap((r) => r.sent).map((m) => [m.operationId, m])).values()];
+    const routes = allRoutes(base.deps.policy.alerts).filter((r) => planImmediate([x], base.deps.policy.alerts).some((p) => p.route.key === r.key));
+    expect(routes.length).toBeGreaterThan(0);
+    for (const route of routes) {
+      for (const f of [x, y]) expect((await base.deps.alertState.get(route.key, f.id))?.state, `${route.key} ${f.id}`).toBe('sent');
+    }
+    // Each finding in exactly one message per route, and every message key distinct.
+    const carried = sent.flatMap((m) => m.findingIds.map((id) => `${m.route}|${id}`));
+    expect(carried.sort()).toEqual(routes.flatMap((r) => [x, y].map((f) => `${r.key}|${f.id}`)).sort());
+    expect(new Set(sent.map((m) => `${m.route}|${m.key}`)).size).toBe(sent.length);
+    expect(acs.sent.length - emailsBefore).toBe(sent.length);
+  });
+
+  it('a claim whose message does not list it is an orphan: the sweep sends it instead of marking it sent', async () => {
+    const { deps, clock } = alertDeps('alertsorphan', sender());
+    const x = finding({ key: 'orph-x', severity: 'critical', evidence: { flowId: 'flow-orphan', runId: 'r1' } });
+    const y = finding({ key: 'orph-y', severity: 'critical', evidence: { flowId: 'flow-orphan', runId: 'r2' } });
+    await deps.findings.upsertMany([x, y]);
+    const route = planImmediate([x], deps.policy.alerts)[0]!.route;
+    const key = messageKey('immediate', route, [x.id, y.id]);
+    const at = clock.now().toISOString();
+    // A message record that carries X only was sent; Y's claim points at it (the loser of a race).
+    await deps.alertState.put({ route: route.key, key, state: 'sent', findingIds: [x.id], attempts: 0, updatedAt: at, payload: '{}' });
+    await deps.alertState.put({ route: route.key, key: x.id, state: 'sent', messageKey: key, findingIds: [x.id], attempts: 0, updatedAt: at, payload: JSON.stringify({ environmentId: x.environmentId, observedAt: x.observedAt }) });
+    await deps.alertState.put({ route: route.key, key: y.id, state: 'sending', messageKey: key, findingIds: [y.id], attempts: 0, updatedAt: at, payload: JSON.stringify({ environmentId: y.environmentId, observedAt: y.observedAt }) });
+    clock.advance(11 * 60_000); // past the claim lease
+    const r = await deliverDigest(deps);
+    expect(r.sent.flatMap((s) => s.findingIds)).toContain(y.id);
+    expect((await deps.alertState.get(route.key, y.id))?.state).toBe('sent');
+    expect(sentFor('flow-orphan').filter((m) => m.to[0] === route.to[0])).toHaveLength(1);
   });
 
   it('re-sends under the same operation id when ACS never received the first post', async () => {

@@ -12,6 +12,7 @@ import {
   planImmediate,
   routeKey,
   routesFor,
+  returnTokens,
   takeTokens,
   ACS_DEFAULT_LIMITS,
 } from '../../../src/core/alerts/plan';
@@ -105,6 +106,19 @@ describe('throttle (token buckets)', () => {
     const r = takeTokens(state, 1, ACS_DEFAULT_LIMITS, t0);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.waitMs).toBe(60_000);
+  });
+  it('gives back the requests of a send that did not happen, and only those', () => {
+    const t1 = new Date(t0.getTime() + 1000);
+    let state;
+    for (let i = 0; i < 27; i++) state = (takeTokens(state, 1, ACS_DEFAULT_LIMITS, t0) as { state: { sent: number[] } }).state;
+    const taken = takeTokens(state, 3, ACS_DEFAULT_LIMITS, t1);
+    expect(taken.ok).toBe(true);
+    expect(takeTokens(taken.state, 3, ACS_DEFAULT_LIMITS, t1).ok).toBe(false);
+    const back = returnTokens(taken.state, 3, t1.getTime());
+    expect(back.sent).toHaveLength(27);
+    expect(takeTokens(back, 3, ACS_DEFAULT_LIMITS, t1).ok).toBe(true);
+    // Nothing taken at that time: nothing given back.
+    expect(returnTokens(back, 3, t1.getTime() + 5).sent).toHaveLength(27);
   });
   it('caps at 100 per hour even when minutes refill', () => {
     let state;
