@@ -138,56 +138,70 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
   const totals = { messages: 0, runs: 0, actions: 0, fetched: 0, cached: 0, findings: 0, created: 0, failed: 0, poisoned: 0, requeued: 0 };
   const concurrency = options.concurrency ?? 8;
   const visibility = options.visibilityTimeoutSec ?? 60;
+  // A pool, as the queue trigger runs: `concurrency` lanes each take the next message as soon as
+  // they are free (no batch barrier waiting for the slowest message of a batch); a lane that finds
+  // the local buffer empty fetches up to `concurrency` more, one fetch at a time. The drain ends when
+  // the queue answered empty `maxIdlePolls` times in a row.
+  const maxIdle = options.maxIdlePolls ?? 1;
+  const buffer: QueueMessage<RunsQueueMessage>[] = [];
   let idle = 0;
-  while (idle < (options.maxIdlePolls ?? 1)) {
-    const msgs = await app.runsQueue.receive(32, visibility);
-    if (msgs.length === 0) {
-      idle++;
-      continue;
+  let fetching: Promise<void> | undefined;
+  const next = async (): Promise<QueueMessage<RunsQueueMessage> | undefined> => {
+    for (;;) {
+      const m = buffer.shift();
+      if (m) return m;
+      if (idle >= maxIdle) return undefined;
+      fetching ??= app.runsQueue
+        .receive(Math.min(32, concurrency), visibility)
+        .then((got) => {
+          if (got.length) {
+            idle = 0;
+            buffer.push(...got);
+          } else idle++;
+        })
+        .finally(() => (fetching = undefined));
+      await fetching;
     }
-    idle = 0;
-    let i = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, msgs.length) }, async () => {
-        while (i < msgs.length) {
-          const m = msgs[i++]!;
-          totals.messages++;
-          // A message of many runs can take longer than its visibility timeout (throttling, a slow
-          // tenant): renew the lease while it is worked on, so no second worker picks it up meanwhile.
-          const lease = leaseRenewal(app, m, visibility);
-          let r: RunsMessageResult | undefined;
-          let error: unknown;
-          try {
-            r = await jobScanRunsMessage(app, m.body);
-          } catch (e) {
-            error = e;
-          }
-          await lease.stop();
-          if (r) {
-            totals.runs += r.runs;
-            totals.actions += r.actions;
-            totals.fetched += r.fetched;
-            totals.cached += r.cached;
-            totals.findings += r.findings;
-            totals.created += r.created;
-            totals.poisoned += r.poisoned;
-            totals.requeued += r.requeued;
-            await app.runsQueue.delete(m);
-            continue;
-          }
-          const reason = error instanceof Error ? error.message : String(error);
-          if (error instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
-            totals.poisoned++;
-            await setAsidePoisonRun(app, m.body, reason);
-            await app.runsQueue.poison(m, reason);
-          } else {
-            totals.failed++;
-            app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });
-          }
+  };
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let m = await next(); m; m = await next()) {
+        totals.messages++;
+        // A message of many runs can take longer than its visibility timeout (throttling, a slow
+        // tenant): renew the lease while it is worked on, so no second worker picks it up meanwhile.
+        const lease = leaseRenewal(app, m, visibility);
+        let r: RunsMessageResult | undefined;
+        let error: unknown;
+        try {
+          r = await jobScanRunsMessage(app, m.body);
+        } catch (e) {
+          error = e;
         }
-      }),
-    );
-  }
+        await lease.stop();
+        if (r) {
+          totals.runs += r.runs;
+          totals.actions += r.actions;
+          totals.fetched += r.fetched;
+          totals.cached += r.cached;
+          totals.findings += r.findings;
+          totals.created += r.created;
+          totals.poisoned += r.poisoned;
+          totals.requeued += r.requeued;
+          await app.runsQueue.delete(m);
+          continue;
+        }
+        const reason = error instanceof Error ? error.message : String(error);
+        if (error instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
+          totals.poisoned++;
+          await setAsidePoisonRun(app, m.body, reason);
+          await app.runsQueue.poison(m, reason);
+        } else {
+          totals.failed++;
+          app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });
+        }
+      }
+    }),
+  );
   return totals;
 }
 

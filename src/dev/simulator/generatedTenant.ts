@@ -88,7 +88,9 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
   const recentRuns = new Lru<string, RunEntry>(4_096);
   const runEntry = (f: number, r: number): RunEntry =>
     recentRuns.getOrCreate(`${f}/${r}`, () => {
-      const start = t0 - (r + 1) * 300_000 - f * 1_000;
+      // Flows start 557 ms apart inside each 5-minute slot: 557 does not divide 300,000, so no two runs
+      // of a tenant (up to 300,000 flows) share a start time (Compose inputs carry it, as utcNow()).
+      const start = t0 - (r + 1) * 300_000 - ((f * 557) % 300_000);
       return {
         run: { name: runName(seed, f, r), startTime: iso(start), endTime: iso(start + 2_000 + options.actions * 50), status: hashUnit(seed, 'failed', f, r) < 0.1 ? 'Failed' : 'Succeeded' },
       };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Seeded PRNG (mulberry32): the simulator's faults and generated tenants are reproducible from a seed. */
 export function createRng(seed: number): () => number {
@@ -14,7 +14,8 @@ export function createRng(seed: number): () => number {
 
 /** Deterministic uniform [0,1) from a seed and a tuple of indices (no state: content is computed, not stored). */
 export function hashUnit(seed: number, ...parts: (number | string)[]): number {
-  const h = createHash('sha256').update(`${seed}|${parts.join('|')}`).digest();
+  // One-shot hash(): the same digest as createHash().update().digest(), at about half the cost.
+  const h = hash('sha256', `${seed}|${parts.join('|')}`, 'buffer');
   return h.readUInt32BE(0) / 4294967296;
 }
 
@@ -22,7 +23,7 @@ export function hashUnit(seed: number, ...parts: (number | string)[]): number {
 export function hashBytes(length: number, seed: number, ...parts: (number | string)[]): Buffer {
   const chunks: Buffer[] = [];
   for (let i = 0; chunks.length * 32 < length; i++) {
-    chunks.push(createHash('sha256').update(`${seed}|${parts.join('|')}|#${i}`).digest());
+    chunks.push(hash('sha256', `${seed}|${parts.join('|')}|#${i}`, 'buffer'));
   }
   return Buffer.concat(chunks).subarray(0, length);
 }

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultInjector, type FaultKind, type FaultOptions } from './faults';
@@ -140,7 +140,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     const content = tenant.content(flow, runIndex, action, dir);
     if (content === undefined) return undefined;
     const text = JSON.stringify(content);
-    return renderedContent.set(k, { text, md5: createHash('md5').update(text).digest('base64') });
+    return renderedContent.set(k, { text, md5: hash('md5', text, 'base64') });
   }
   function contentPath(flow: SimFlow, runName: string, action: string, dir: Direction): string {
     return `/workflows/${flow.id.replace(/-/g, '')}/runs/${runName}/actions/${encodeURIComponent(action)}/contents/${dir === 'inputs' ? 'ActionInputs' : 'ActionOutputs'}`;
