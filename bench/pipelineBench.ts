@@ -31,7 +31,7 @@ export interface PipelineBenchOptions {
   /** Share of unsecured action sides with a planted secret (default 0.005). */
   secretRate?: number;
   seed?: number;
-  /** Parallel queue drains in this process, like queue-trigger batches on one instance (default 4). */
+  /** Parallel queue drains in this process (default 2: with 8 each, 16 messages in flight, host.json's batchSize). */
   workers?: number;
   /** Messages scanned concurrently per drain (default 8). */
   concurrency?: number;
@@ -126,7 +126,7 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Pi
     const cpu0 = { pipeline: process.cpuUsage(), simulator: cpuOfChild(sim.pid), azurite: cpuOfChild(azuritePid) };
 
     const t0 = performance.now();
-    say(`scanRuns fans out the runs (one message per flow's batch of runs) while ${opts.workers ?? 4} queue workers × ${opts.concurrency ?? 8} drain it (as the queue trigger starts on the first message)…`);
+    say(`scanRuns fans out the runs (one message per flow's batch of runs) while ${opts.workers ?? 2} queue workers × ${opts.concurrency ?? 8} drain it (as the queue trigger starts on the first message)…`);
     let fanOutDone = false;
     let t1 = t0;
     const fanOut = jobScanRuns(app).then(
@@ -157,7 +157,7 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Pi
         }
       }
     };
-    await Promise.all([fanOut, ...Array.from({ length: opts.workers ?? 4 }, worker)]);
+    await Promise.all([fanOut, ...Array.from({ length: opts.workers ?? 2 }, worker)]);
     const t2 = performance.now();
     clearInterval(progress);
     clearInterval(sampler);
