@@ -6,8 +6,9 @@
  *   pipeline — 500 flows × 20 runs × 10 actions (100,000 actions, 0.5 % secrets) through the real pipeline:
  *              queue fan-out on Azurite, content fetch from the simulator, detection, Table writes
  *              (10–20 minutes on 2 cores)
- * Pass names to run a subset: `npm run bench -- detect webhook`.
+ * Pass names to run a subset: `npm run bench -- detect webhook`. Each runs in its own process.
  */
+import { spawn } from 'node:child_process';
 import { benchDetect } from './detectBench';
 import { benchWebhook } from './webhookBench';
 import { benchPipeline, formatPipelineBench } from './pipelineBench';
@@ -49,15 +50,51 @@ const BENCHES: Record<string, () => Promise<Record<string, number | string>>> = 
   pipeline,
 };
 
+const RESULT_PREFIX = 'FLOWWARDEN_BENCH_RESULT ';
+
+/**
+ * Each benchmark runs in a fresh Node process (this script with `--one <name>`): one benchmark's heap,
+ * loaded modules and JIT state must not slow the next one down (the pipeline measured ~30 % more CPU
+ * per action when it ran after the detector benchmark in the same process).
+ */
+function runChild(name: string): Promise<Record<string, number | string>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, __filename, '--one', name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let result: Record<string, number | string> | undefined;
+    let pending = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      pending += b.toString();
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length)) as Record<string, number | string>;
+        else process.stdout.write(line + '\n');
+      }
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (pending) process.stdout.write(pending);
+      if (code === 0 && result) resolve(result);
+      else reject(new Error(`benchmark ${name} exited with code ${code}${result ? '' : ' and no result'}`));
+    });
+  });
+}
+
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
-  const names = wanted.length ? wanted : Object.keys(BENCHES);
+  const args = process.argv.slice(2);
+  if (args[0] === '--one') {
+    const bench = BENCHES[args[1] ?? ''];
+    if (!bench) throw new Error(`unknown benchmark "${args[1]}"`);
+    process.stdout.write(RESULT_PREFIX + JSON.stringify(await bench()) + '\n');
+    return;
+  }
+  const names = args.length ? args : Object.keys(BENCHES);
+  for (const name of names) if (!BENCHES[name]) throw new Error(`unknown benchmark "${name}" (known: ${Object.keys(BENCHES).join(', ')})`);
   const results: Record<string, Record<string, number | string>> = {};
   for (const name of names) {
-    const bench = BENCHES[name];
-    if (!bench) throw new Error(`unknown benchmark "${name}" (known: ${Object.keys(BENCHES).join(', ')})`);
     process.stdout.write(`\n== ${name}\n`);
-    results[name] = await bench();
+    results[name] = await runChild(name);
   }
   process.stdout.write('\n== summary\n');
   for (const [name, r] of Object.entries(results)) {

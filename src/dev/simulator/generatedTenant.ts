@@ -4,7 +4,7 @@ import { PLANTED_FORMATS, plantSecret, setPath, type PlantedFormat } from './fak
 import { ENVIRONMENT_ID, TENANT_ID, USERS, hashGuid, runIndexFromName, runName } from './ids';
 import type { Direction, PlantedSecret, SimConnection, SimFlow, SimRun, SimRunAction, SimTenant } from './model';
 import { Lru } from './lru';
-import { hashUnit } from './rng';
+import { hashUnit, mixGuid, mixUnit } from './rng';
 
 /**
  * Benchmark tenants: `flows` flows × `runs` runs × `actions` actions. Nothing per run is stored:
@@ -104,9 +104,9 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
 
   function planted(f: number, r: number, a: number, dir: Direction): PlantedFormat | undefined {
     if (isSecured(f, a)) return undefined;
-    const d = plantSide(f, a, dir);
-    if (hashUnit(seed, 'plant', f, r, a, d) >= options.secretRate) return undefined;
-    return PLANTED_FORMATS[Math.floor(hashUnit(seed, 'format', f, r, a, d) * PLANTED_FORMATS.length)]!;
+    const d = plantSide(f, a, dir) === 'inputs' ? 0 : 1;
+    if (mixUnit(seed, 'plant', f, r, a, d) >= options.secretRate) return undefined;
+    return PLANTED_FORMATS[Math.floor(mixUnit(seed, 'format', f, r, a, d) * PLANTED_FORMATS.length)]!;
   }
 
   // A fresh object per call (a pure function of seed, flow, run, action, side): the server keeps the
@@ -131,7 +131,7 @@ export function createGeneratedTenant(o: GeneratedTenantOptions & { anchor: Date
         : kind === 'GetSecret' ? { host: { connectionName: 'shared_keyvault', operationId: 'GetSecret', apiId: '/providers/Microsoft.PowerApps/apis/shared_keyvault' }, parameters: { secretName: `secret-${a}` } }
         : { host: { connectionName: 'shared_commondataserviceforapps', operationId: 'ListRecords', apiId: '/providers/Microsoft.PowerApps/apis/shared_commondataserviceforapps' }, parameters: { entityName: 'accounts', $top: 5 } };
     } else {
-      base = { statusCode: 200, headers: { ETag: `W/"${Math.floor(hashUnit(seed, 'etag', f, r, a) * 1e8)}"`, 'x-ms-request-id': hashGuid(seed, 'rq', f, r, a) }, body: { id: hashGuid(seed, 'out', f, r, a), status: 'ok', count: Math.floor(hashUnit(seed, 'n', f, r, a) * 100) } };
+      base = { statusCode: 200, headers: { ETag: `W/"${Math.floor(mixUnit(seed, 'etag', f, r, a) * 1e8)}"`, 'x-ms-request-id': mixGuid(seed, 'rq', f, r, a) }, body: { id: mixGuid(seed, 'out', f, r, a), status: 'ok', count: Math.floor(mixUnit(seed, 'n', f, r, a) * 100) } };
     }
     const fmt = planted(f, r, a, dir);
     if (fmt) {

@@ -19,6 +19,41 @@ export function hashUnit(seed: number, ...parts: (number | string)[]): number {
   return h.readUInt32BE(0) / 4294967296;
 }
 
+/**
+ * A cheap deterministic 32-bit mix of a seed, a label and integers (murmur3-style finalizer). For
+ * high-volume, non-secret filler (per-side request ids, ETags, which side gets a planted secret)
+ * where a SHA-256 per value made the simulator the benchmark's bottleneck. Not for anything that
+ * must be hard to predict.
+ */
+export function mix32(seed: number, label: string, ...nums: number[]): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  const step = (k: number) => {
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) >>> 0;
+  };
+  for (let i = 0; i < label.length; i++) step(label.charCodeAt(i));
+  for (const n of nums) step(n | 0);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Uniform [0,1) from mix32. */
+export const mixUnit = (seed: number, label: string, ...nums: number[]): number => mix32(seed, label, ...nums) / 4294967296;
+
+/** A GUID-shaped id from mix32 (four lanes). */
+export function mixGuid(seed: number, label: string, ...nums: number[]): string {
+  const h = [0, 1, 2, 3].map((lane) => mix32(seed, label, lane, ...nums).toString(16).padStart(8, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 /** Deterministic bytes from a seed and a tuple, expanded with a counter when more than 32 are needed. */
 export function hashBytes(length: number, seed: number, ...parts: (number | string)[]): Buffer {
   const chunks: Buffer[] = [];
