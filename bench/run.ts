@@ -5,7 +5,7 @@
  *   webhook  — p50/p99 of POST /api/webhooks/dataverse through the local host at 200 req/s for 30 s
  *   pipeline — 500 flows × 20 runs × 10 actions (100,000 actions, 0.5 % secrets) through the real pipeline:
  *              queue fan-out on Azurite, content fetch from the simulator, detection, Table writes
- *              (10–20 minutes on 2 cores)
+ *              (about a minute on 2 cores)
  * Pass names to run a subset: `npm run bench -- detect webhook`. Each runs in its own process.
  */
 import { spawn } from 'node:child_process';
