@@ -146,19 +146,37 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
   const buffer: QueueMessage<RunsQueueMessage>[] = [];
   let idle = 0;
   let fetching: Promise<void> | undefined;
+  // A failed receive or delete (storage down) stops every lane after its current message; the drain
+  // then throws. Messages still in the local buffer reappear after their visibility timeout.
+  let failure: { error: unknown } | undefined;
+  const settle = async (op: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await op();
+      return true;
+    } catch (error) {
+      failure ??= { error };
+      return false;
+    }
+  };
   const next = async (): Promise<QueueMessage<RunsQueueMessage> | undefined> => {
     for (;;) {
+      if (failure) return undefined;
       const m = buffer.shift();
       if (m) return m;
       if (idle >= maxIdle) return undefined;
       fetching ??= app.runsQueue
         .receive(Math.min(32, concurrency), visibility)
-        .then((got) => {
-          if (got.length) {
-            idle = 0;
-            buffer.push(...got);
-          } else idle++;
-        })
+        .then(
+          (got) => {
+            if (got.length) {
+              idle = 0;
+              buffer.push(...got);
+            } else idle++;
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        )
         .finally(() => (fetching = undefined));
       await fetching;
     }
@@ -187,14 +205,15 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
           totals.created += r.created;
           totals.poisoned += r.poisoned;
           totals.requeued += r.requeued;
-          await app.runsQueue.delete(m);
+          // Settling a message with the queue is storage too: if that fails, stop like a failed receive
+          // (the message reappears after its visibility timeout; the scan is idempotent).
+          if (!(await settle(() => app.runsQueue.delete(m)))) break;
           continue;
         }
         const reason = error instanceof Error ? error.message : String(error);
         if (error instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
           totals.poisoned++;
-          await setAsidePoisonRun(app, m.body, reason);
-          await app.runsQueue.poison(m, reason);
+          if (!(await settle(async () => (await setAsidePoisonRun(app, m.body, reason), await app.runsQueue.poison(m, reason))))) break;
         } else {
           totals.failed++;
           app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });
@@ -202,6 +221,7 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
       }
     }),
   );
+  if (failure) throw failure.error;
   return totals;
 }
 

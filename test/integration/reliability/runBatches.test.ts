@@ -196,6 +196,27 @@ describe('a message of several runs when some fail', () => {
     expect(ok).toMatchObject({ runs: 1, requeued: 0, actions: TENANT.actions });
   });
 
+  it('a storage failure stops the drain with that error, and the message comes back to be scanned again', async () => {
+    const { app, sim } = rig;
+    const t = sim.tenant;
+    const f = t.flows[1]!;
+    await app.runsQueue.send({ environmentId: sim.environmentId, flowId: f.id, runs: [{ runId: t.run(f, 3).name }] });
+    const failing = (method: 'receive' | 'delete'): App => {
+      const q = Object.create(app.runsQueue) as App['runsQueue'];
+      q[method] = async () => {
+        throw new Error(`storage down (${method})`);
+      };
+      return { ...app, runsQueue: q };
+    };
+    await expect(jobDrainRuns(failing('receive'), { visibilityTimeoutSec: 1 })).rejects.toThrow(/storage down \(receive\)/);
+    // Scanned, but the delete fails: the drain stops with the error, the message is not lost.
+    await expect(jobDrainRuns(failing('delete'), { visibilityTimeoutSec: 1, concurrency: 4 })).rejects.toThrow(/storage down \(delete\)/);
+    await new Promise((r) => setTimeout(r, 1200));
+    const back = await app.runsQueue.receive(1, 30);
+    expect(back.map((m) => m.dequeueCount)).toEqual([2]);
+    await app.runsQueue.delete(back[0]!);
+  });
+
   it('a batch message of the wrong shape is refused naming the field', () => {
     expect(() => validateRunsMessage({ environmentId: 'e', flowId: 'f', runs: [] })).toThrow(/runs must be a non-empty array/);
     expect(() => validateRunsMessage({ environmentId: 'e', flowId: 'f', runs: [{ runId: 'a' }, { runId: 5 }] })).toThrow(/runs\[1\]\.runId/);
