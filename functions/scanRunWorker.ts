@@ -13,7 +13,7 @@ app.storageQueue('scanRunWorker', {
     const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
     try {
       const r = await jobScanRunsMessage(flowwarden, message);
-      context.log(`scanRunWorker: ${r.runs} runs, ${r.actions} actions, ${r.fetched} fetched, ${r.created} new findings${r.poisoned ? `, ${r.poisoned} set aside` : ''}${r.requeued ? `, ${r.requeued} sent again` : ''}`);
+      context.log(`scanRunWorker: ${r.runs} runs, ${r.actions} actions, ${r.fetched} fetched, ${r.created} new findings${r.requeued ? `, ${r.requeued} sent again` : ''}`);
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       if (e instanceof PoisonMessageError || dequeueCount >= MAX_DEQUEUE) await setAsidePoisonRun(flowwarden, message, reason);

@@ -70,16 +70,15 @@ export interface RunsMessageResult {
   cached: number;
   findings: number;
   created: number;
-  /** Runs set aside on their own (the rest of the message went on). */
-  poisoned: number;
   /** Runs that failed while others succeeded: sent again in a new message of their own. */
   requeued: number;
 }
 
 /**
- * Scan every run a runs message stands for, one after the other. A run that cannot be scanned does not
- * hold the others back: a poisoned one is set aside alone; one that failed (throttled past the retry
- * budget, a 5xx) is sent again in a smaller message of its own once the others are done, so a retry
+ * Scan every run a runs message stands for, one after the other (the message was validated whole, so
+ * each run reference is well formed). A run that fails (throttled past the retry budget, a 5xx, a run
+ * body of the wrong shape) does not hold the others back: it is sent again in a smaller message of its
+ * own once the others are done, so a retry
  * re-scans only what failed. Only when no run of the message got anywhere does this throw, and the
  * queue's own retry (visibility timeout, dequeue count, poison queue) takes over. Each split strictly
  * shrinks the message, so a run is tried at most (runs in the message + maxDequeueCount) times.
@@ -87,7 +86,7 @@ export interface RunsMessageResult {
 export async function jobScanRunsMessage(app: App, body: unknown): Promise<RunsMessageResult> {
   const msg = validateRunsMessage(body);
   const runs = runsOf(msg);
-  const res: RunsMessageResult = { runs: runs.length, actions: 0, fetched: 0, cached: 0, findings: 0, created: 0, poisoned: 0, requeued: 0 };
+  const res: RunsMessageResult = { runs: runs.length, actions: 0, fetched: 0, cached: 0, findings: 0, created: 0, requeued: 0 };
   const failed: { run: RunScanMessage; error: unknown }[] = [];
   for (const run of runs) {
     try {
@@ -98,10 +97,7 @@ export async function jobScanRunsMessage(app: App, body: unknown): Promise<RunsM
       res.findings += r.findings;
       res.created += r.created.length;
     } catch (e) {
-      if (e instanceof PoisonMessageError) {
-        res.poisoned++;
-        await setAsidePoisonRun(app, run, e.message);
-      } else failed.push({ run, error: e });
+      failed.push({ run, error: e });
     }
   }
   if (failed.length === 0) return res;
@@ -203,7 +199,6 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
           totals.cached += r.cached;
           totals.findings += r.findings;
           totals.created += r.created;
-          totals.poisoned += r.poisoned;
           totals.requeued += r.requeued;
           // Settling a message with the queue is storage too: if that fails, stop like a failed receive
           // (the message reappears after its visibility timeout; the scan is idempotent).
@@ -213,7 +208,11 @@ export async function jobDrainRuns(app: App, options: { concurrency?: number; vi
         const reason = error instanceof Error ? error.message : String(error);
         if (error instanceof PoisonMessageError || m.dequeueCount >= MAX_DEQUEUE) {
           totals.poisoned++;
-          if (!(await settle(async () => (await setAsidePoisonRun(app, m.body, reason), await app.runsQueue.poison(m, reason))))) break;
+          const setAside = async () => {
+            await setAsidePoisonRun(app, m.body, reason);
+            await app.runsQueue.poison(m, reason);
+          };
+          if (!(await settle(setAside))) break;
         } else {
           totals.failed++;
           app.log.warn('scanRunWorker: run message failed, will retry', { flowId: (m.body as RunScanMessage)?.flowId, error: reason, dequeueCount: m.dequeueCount });

@@ -167,7 +167,7 @@ describe('a message of several runs when some fail', () => {
     const msg: RunBatchMessage = { environmentId: sim.environmentId, flowId: f.id, flowName: f.displayName, runs: runIds.map((runId) => ({ runId })) };
 
     const r = await jobScanRunsMessage(broken, msg);
-    expect(r).toMatchObject({ runs: 3, requeued: 1, poisoned: 0 });
+    expect(r).toMatchObject({ runs: 3, requeued: 1 });
     expect(r.actions).toBe(2 * TENANT.actions);
     const again = await app.runsQueue.receive(32, 1);
     expect(again).toHaveLength(1);
